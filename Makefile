@@ -1,0 +1,64 @@
+# MS Pain & Migraine FAQ assistant. `make help` lists the targets.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+VENV := .venv
+PY := $(VENV)/bin/python
+# Rasa 3.6 runs on Python 3.10 at most. Keep in sync with pyproject.toml.
+PYTHON_VERSION := 3.10
+# python3.10 on PATH if it really runs (a pyenv shim may exist without it), else pyenv.
+PYTHON := $(shell \
+  if python$(PYTHON_VERSION) -c 'import sys' >/dev/null 2>&1; then command -v python$(PYTHON_VERSION); \
+  elif command -v pyenv >/dev/null 2>&1; then PYENV_VERSION=$(PYTHON_VERSION) pyenv which python3 2>/dev/null; fi)
+
+export RASA_TELEMETRY_ENABLED := false
+export TF_CPP_MIN_LOG_LEVEL ?= 2
+export SQLALCHEMY_SILENCE_UBER_WARNING := 1
+export PYTHONPATH := $(CURDIR)
+
+SPACY_PIPELINE := var/spacy/en_ms_pain/meta.json
+TRAINING_INPUTS := config.yml domain.yml $(shell find data -name '*.yml' 2>/dev/null)
+
+.PHONY: help install run train validate test lint bench lock clean
+
+help: ## List the targets
+	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+
+$(VENV)/.installed: requirements.lock pyproject.toml
+	@if [ -z "$(PYTHON)" ]; then \
+	  echo "Python $(PYTHON_VERSION) is missing: Rasa 3.6 needs it. Install python$(PYTHON_VERSION)" \
+	       "(e.g. 'pyenv install $(PYTHON_VERSION)' or your OS package) and try again." >&2; exit 1; fi
+	@if [ ! -x $(PY) ]; then echo "Creating $(VENV) with $(PYTHON)"; $(PYTHON) -m venv $(VENV); fi
+	$(PY) -m pip install --quiet --disable-pip-version-check --upgrade "pip==24.2"
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.lock
+	@touch $@
+
+$(SPACY_PIPELINE): $(VENV)/.installed bot/nlu/spacy_pipeline.py
+	$(PY) -m bot.nlu.spacy_pipeline
+
+install: $(VENV)/.installed $(SPACY_PIPELINE) ## Create .venv with Python 3.10 and install what is missing
+
+validate: install ## Check the training data and domain (rasa data validate)
+	$(PY) -m rasa data validate --fail-on-warnings
+
+train: install ## Train the model if data or config changed (Rasa's fingerprint)
+	$(PY) -m rasa train --out var/models
+
+run: train ## Install, train if needed, start action server :5055 and Rasa :5005
+	$(PY) -m bot.serve
+
+test: install ## Install, validate the data, run the whole test suite
+	$(PY) -m rasa data validate --fail-on-warnings
+	$(PY) -m pytest -p no:cacheprovider $(PYTEST_ARGS)
+
+lint: install ## Ruff (pydocstyle, Google convention)
+	$(PY) -m ruff check bot actions tests benchmarks
+
+bench: install ## NLU benchmark: accuracy vs a TF-IDF baseline, speed, memory
+	$(PY) benchmarks/nlu_bench.py $(BENCH_ARGS)
+
+lock: ## Rewrite requirements.lock from the current .venv
+	$(PY) -m pip freeze --exclude-editable | grep -v '^-e' > requirements.lock
+
+clean: ## Remove trained models and test output (keeps .venv and the database)
+	rm -rf var/models var/test-results var/spacy

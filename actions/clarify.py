@@ -1,0 +1,83 @@
+"""Uncertain messages: "Did you mean...?" first, then the offer of a person."""
+
+from typing import Any, Dict, List, Optional, Text
+
+from rasa_sdk import Action, Tracker
+from rasa_sdk.events import EventType
+from rasa_sdk.executor import CollectingDispatcher
+
+from actions.faq_topics import TOPICS
+
+MAX_SUGGESTIONS = 3
+# Candidates below this confidence are noise, not suggestions.
+MIN_SUGGESTION_CONFIDENCE = 0.05
+
+
+class ActionClarify(Action):
+    """Asks the patient which topic they meant instead of guessing an answer.
+
+    The first time, it offers the two or three most likely FAQ topics as buttons.
+    If the very next message is unclear too, it stops guessing and offers a person
+    or a call back from the clinic.
+    """
+
+    def name(self) -> Text:
+        """Action name used in rules."""
+        return "action_clarify"
+
+    async def run(
+        self,
+        dispatcher: CollectingDispatcher,
+        tracker: Tracker,
+        domain: Dict[Text, Any],
+    ) -> List[EventType]:
+        """Sends the suggestions or the offer of a person."""
+        suggestions = suggested_keys(tracker.latest_message)
+        if _clarified_just_before(tracker) or not suggestions:
+            dispatcher.utter_message(
+                text=(
+                    "Sorry, I'm still not sure what you mean. Someone from the "
+                    "clinic can help: would you like to talk to a person, or have "
+                    "the clinic contact you?"
+                ),
+                buttons=[
+                    {"title": "Talk to a person", "payload": "I want to talk to a person"},
+                    {"title": "Contact me", "payload": "Yes, please contact me"},
+                ],
+            )
+            return []
+        buttons = [
+            {"title": TOPICS[key].title, "payload": TOPICS[key].question}
+            for key in suggestions
+        ]
+        buttons.append({"title": "Something else", "payload": "Something else"})
+        dispatcher.utter_message(text="Sorry, I'm not sure I understood. Did you mean:", buttons=buttons)
+        return []
+
+
+def suggested_keys(latest_message: Optional[Dict[Text, Any]]) -> List[Text]:
+    """The most likely FAQ keys of the parsed message, best first."""
+    selector = ((latest_message or {}).get("response_selector") or {}).get("faq") or {}
+    keys = []
+    for candidate in selector.get("ranking") or []:
+        key = str(candidate.get("intent_response_key", "")).split("/", 1)[-1]
+        if key in TOPICS and candidate.get("confidence", 0.0) >= MIN_SUGGESTION_CONFIDENCE:
+            keys.append(key)
+    return keys[:MAX_SUGGESTIONS]
+
+
+def _clarified_just_before(tracker: Tracker) -> bool:
+    """True when the bot's previous turn was already a clarification."""
+    seen_current_user_message = False
+    for event in reversed(tracker.events):
+        if event.get("event") == "user":
+            if seen_current_user_message:
+                return False
+            seen_current_user_message = True
+        elif seen_current_user_message and event.get("event") == "action":
+            name = event.get("name")
+            if name == "action_clarify":
+                return True
+            if name not in ("action_listen", None):
+                return False
+    return False

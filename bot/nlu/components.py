@@ -1,0 +1,222 @@
+"""Custom Rasa NLU components: input guard, answer confidence gate, safety router.
+
+Their order in `config.yml` matters: `InputGuard` runs first, before spaCy sees the
+text; `AnswerGate` after the ResponseSelector; `SafetyRouter` last, so that nothing
+the model decides can override a crisis.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any, Dict, List, Optional, Text
+
+from rasa.engine.graph import ExecutionContext, GraphComponent
+from rasa.engine.recipes.default_recipe import DefaultV1Recipe
+from rasa.engine.storage.resource import Resource
+from rasa.engine.storage.storage import ModelStorage
+from rasa.shared.constants import DEFAULT_NLU_FALLBACK_INTENT_NAME
+from rasa.shared.nlu.constants import (
+    INTENT,
+    INTENT_NAME_KEY,
+    INTENT_RANKING_KEY,
+    PREDICTED_CONFIDENCE_KEY,
+    TEXT,
+)
+from rasa.shared.nlu.training_data.message import Message
+from rasa.shared.nlu.training_data.training_data import TrainingData
+
+from bot import safety
+
+logger = logging.getLogger(__name__)
+
+FAQ_INTENT = "faq"
+# Added to the parse result, so /model/parse, the tracker and the staff console show
+# why a message was routed the way it was.
+ROUTING_KEY = "routing"
+
+
+def _set_intent(message: Message, name: Text, confidence: float) -> None:
+    """Replaces the top intent and puts it first in the ranking."""
+    ranking = [
+        entry
+        for entry in message.get(INTENT_RANKING_KEY) or []
+        if entry.get(INTENT_NAME_KEY) != name
+    ]
+    top = {INTENT_NAME_KEY: name, PREDICTED_CONFIDENCE_KEY: confidence}
+    message.set(INTENT, top, add_to_output=True)
+    message.set(INTENT_RANKING_KEY, [top, *ranking], add_to_output=True)
+
+
+@DefaultV1Recipe.register(
+    DefaultV1Recipe.ComponentType.MESSAGE_FEATURIZER, is_trainable=False
+)
+class InputGuard(GraphComponent):
+    """Keeps any message, however large or odd, cheap and safe to parse.
+
+    Strips NUL and other control characters and cuts the text the model sees to
+    `max_chars` (the conversation log keeps what the patient sent).
+    """
+
+    @staticmethod
+    def get_default_config() -> Dict[Text, Any]:
+        """Default config: the model reads at most this many characters."""
+        return {"max_chars": 1000}
+
+    def __init__(self, config: Dict[Text, Any]) -> None:
+        self._max_chars = int(config["max_chars"])
+
+    @classmethod
+    def create(
+        cls,
+        config: Dict[Text, Any],
+        model_storage: ModelStorage,
+        resource: Resource,
+        execution_context: ExecutionContext,
+    ) -> InputGuard:
+        """Creates the component."""
+        return cls({**cls.get_default_config(), **config})
+
+    def clean(self, text: Optional[Text]) -> Text:
+        """The text the model should see."""
+        text = "".join(
+            char if char.isprintable() or char in "\n\t" else " " for char in text or ""
+        )
+        return text[: self._max_chars]
+
+    def process(self, messages: List[Message]) -> List[Message]:
+        """Cleans incoming messages."""
+        for message in messages:
+            if message.get(TEXT) is not None:
+                message.set(TEXT, self.clean(message.get(TEXT)))
+        return messages
+
+    def process_training_data(self, training_data: TrainingData) -> TrainingData:
+        """Cleans training examples the same way, so training matches inference."""
+        self.process(training_data.training_examples)
+        return training_data
+
+
+class _PredictOnly(GraphComponent):
+    """Base for the components that only post-process the model's predictions."""
+
+    def __init__(self, config: Dict[Text, Any]) -> None:
+        self._config = config
+
+    @classmethod
+    def create(
+        cls,
+        config: Dict[Text, Any],
+        model_storage: ModelStorage,
+        resource: Resource,
+        execution_context: ExecutionContext,
+    ) -> GraphComponent:
+        """Creates the component."""
+        return cls({**cls.get_default_config(), **config})
+
+    def process_training_data(self, training_data: TrainingData) -> TrainingData:
+        """Nothing to learn."""
+        return training_data
+
+
+@DefaultV1Recipe.register(
+    DefaultV1Recipe.ComponentType.INTENT_CLASSIFIER, is_trainable=False
+)
+class AnswerGate(_PredictOnly):
+    """Never lets a guess through: low or ambiguous confidence becomes `nlu_fallback`.
+
+    Rasa's ResponseSelector has no threshold of its own, and its FallbackClassifier
+    only looks at the intent. This gate checks both: the intent (DIET) and, for FAQ
+    questions, which answer the ResponseSelector picked. The dialogue then asks
+    "Did you mean...?" with the selector's top candidates (see
+    `actions/clarify.py`). Thresholds were tuned on held-out messages
+    (`make bench`, docs/benchmarks.md).
+    """
+
+    @staticmethod
+    def get_default_config() -> Dict[Text, Any]:
+        """Default thresholds."""
+        return {
+            # DIET's top intent must reach this confidence ...
+            "intent_threshold": 0.5,
+            # ... and the ResponseSelector's answer this one, for FAQ questions ...
+            "answer_threshold": 0.5,
+            # ... and lead the runner-up answer by at least this much.
+            "answer_ambiguity_threshold": 0.1,
+        }
+
+    def process(self, messages: List[Message]) -> List[Message]:
+        """Replaces uncertain predictions by `nlu_fallback`."""
+        for message in messages:
+            reason = self.uncertainty(message)
+            if reason:
+                confidence = (message.get(INTENT) or {}).get(PREDICTED_CONFIDENCE_KEY)
+                _set_intent(message, DEFAULT_NLU_FALLBACK_INTENT_NAME, confidence or 0.0)
+                message.set(ROUTING_KEY, {"gate": reason}, add_to_output=True)
+        return messages
+
+    def uncertainty(self, message: Message) -> Optional[Text]:
+        """Why the prediction is too uncertain to act on, or None."""
+        intent = message.get(INTENT) or {}
+        name = intent.get(INTENT_NAME_KEY)
+        if not name or not message.get(TEXT):
+            return None  # e.g. a button payload ("/affirm"): nothing to doubt
+        if (intent.get(PREDICTED_CONFIDENCE_KEY) or 0.0) < self._config[
+            "intent_threshold"
+        ]:
+            return "low_intent_confidence"
+        if name != FAQ_INTENT:
+            return None
+        ranking = faq_ranking(message)
+        if not ranking:
+            return "no_answer"
+        top = ranking[0][PREDICTED_CONFIDENCE_KEY]
+        second = ranking[1][PREDICTED_CONFIDENCE_KEY] if len(ranking) > 1 else 0.0
+        if top < self._config["answer_threshold"]:
+            return "low_answer_confidence"
+        if top - second < self._config["answer_ambiguity_threshold"]:
+            return "ambiguous_answer"
+        return None
+
+
+def faq_ranking(message: Message) -> List[Dict[Text, Any]]:
+    """The ResponseSelector's answer ranking for the `faq` retrieval intent."""
+    selector = (message.get("response_selector") or {}).get(FAQ_INTENT) or {}
+    return selector.get("ranking") or []
+
+
+@DefaultV1Recipe.register(
+    DefaultV1Recipe.ComponentType.INTENT_CLASSIFIER, is_trainable=False
+)
+class SafetyRouter(_PredictOnly):
+    """Applies the deterministic safety rules of `bot.safety` over the model.
+
+    A crisis message always gets the `crisis` intent, a request for one person's
+    medical advice the `personal_medical_advice` intent, whatever the model said.
+    """
+
+    @staticmethod
+    def get_default_config() -> Dict[Text, Any]:
+        """No options."""
+        return {}
+
+    def process(self, messages: List[Message]) -> List[Message]:
+        """Routes crisis and personal-advice messages."""
+        for message in messages:
+            text = message.get(TEXT)
+            if not text or text.startswith("/"):
+                continue  # button payloads say exactly what they mean
+            match = safety.route(text)
+            if match is None:
+                continue
+            current = (message.get(INTENT) or {}).get(INTENT_NAME_KEY)
+            if current == safety.CRISIS and match.intent != safety.CRISIS:
+                continue  # the model saw a crisis the rules missed: keep it
+            _set_intent(message, match.intent, 1.0)
+            message.set(
+                ROUTING_KEY,
+                {**(message.get(ROUTING_KEY) or {}), "safety_rule": match.rule},
+                add_to_output=True,
+            )
+            if match.intent == safety.CRISIS:
+                logger.info("Safety router flagged a crisis message.")
+        return messages

@@ -1,0 +1,126 @@
+"""Scores the NLU model on held-out messages: shared by the tests and `make bench`.
+
+A message's *label* is what the patient should get: `faq/<key>` for a curated
+answer, or a plain intent (`crisis`, `out_of_scope`, ...). A parse result's
+*prediction* is read the same way, with `nlu_fallback` meaning "asked the patient to
+clarify". Messages are loaded with plain YAML (not Rasa's reader) so a test set can be
+read without training data conventions getting in the way.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Dict, Iterable, List, Tuple
+
+import yaml
+
+FALLBACK = "nlu_fallback"
+CRISIS = "crisis"
+OUT_OF_SCOPE = "out_of_scope"
+
+
+def load_examples(path: Path) -> List[Tuple[str, str]]:
+    """(text, label) pairs from a Rasa NLU YAML file."""
+    document = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+    pairs = []
+    for block in document.get("nlu", []):
+        if "intent" not in block:
+            continue
+        for line in block["examples"].splitlines():
+            line = line.strip()
+            if line.startswith("- "):
+                pairs.append((line[2:].strip(), block["intent"]))
+    return pairs
+
+
+def load_many(paths: Iterable[Path]) -> List[Tuple[str, str]]:
+    """(text, label) pairs from several NLU files."""
+    return [pair for path in paths for pair in load_examples(path)]
+
+
+def predicted_label(parse: Dict[str, Any]) -> str:
+    """The label a parse result amounts to (`faq/<key>`, an intent, or fallback)."""
+    intent = (parse.get("intent") or {}).get("name") or FALLBACK
+    if intent != "faq":
+        return intent
+    selected = (parse.get("response_selector") or {}).get("faq") or {}
+    key = (selected.get("response") or {}).get("intent_response_key")
+    return key or FALLBACK
+
+
+@dataclass
+class Scores:
+    """Accuracy figures for one model on one labelled set."""
+
+    total: int = 0
+    correct: int = 0
+    wrong_faq: int = 0
+    fallback: int = 0
+    crisis_total: int = 0
+    crisis_caught: int = 0
+    oos_total: int = 0
+    oos_caught: int = 0
+    errors: List[Tuple[str, str, str]] = field(default_factory=list)
+
+    def add(self, text: str, label: str, prediction: str) -> None:
+        """Counts one message."""
+        self.total += 1
+        if prediction == label:
+            self.correct += 1
+        else:
+            self.errors.append((text, label, prediction))
+            if prediction.startswith("faq/"):
+                self.wrong_faq += 1
+        if prediction == FALLBACK:
+            self.fallback += 1
+        if label == CRISIS:
+            self.crisis_total += 1
+            self.crisis_caught += prediction == CRISIS
+        if label == OUT_OF_SCOPE:
+            self.oos_total += 1
+            self.oos_caught += prediction == OUT_OF_SCOPE
+
+    @property
+    def accuracy(self) -> float:
+        """Top-1 accuracy: the patient got exactly what they should."""
+        return self.correct / self.total if self.total else 0.0
+
+    @property
+    def wrong_faq_rate(self) -> float:
+        """Share of messages that got a curated answer to another question."""
+        return self.wrong_faq / self.total if self.total else 0.0
+
+    @property
+    def fallback_rate(self) -> float:
+        """Share of messages answered with "Did you mean...?"."""
+        return self.fallback / self.total if self.total else 0.0
+
+    @property
+    def crisis_recall(self) -> float:
+        """Share of crisis messages routed to emergency guidance."""
+        return self.crisis_caught / self.crisis_total if self.crisis_total else 1.0
+
+    @property
+    def oos_recall(self) -> float:
+        """Share of out-of-scope messages recognised as such."""
+        return self.oos_caught / self.oos_total if self.oos_total else 1.0
+
+    def summary(self) -> Dict[str, float]:
+        """The figures as a dict, rounded for printing."""
+        return {
+            "messages": self.total,
+            "top1_accuracy": round(self.accuracy, 4),
+            "wrong_faq_rate": round(self.wrong_faq_rate, 4),
+            "fallback_rate": round(self.fallback_rate, 4),
+            "crisis_recall": round(self.crisis_recall, 4),
+            "out_of_scope_recall": round(self.oos_recall, 4),
+        }
+
+
+def score(examples: Iterable[Tuple[str, str]], predictions: Iterable[str]) -> Scores:
+    """Scores predictions against labels, pairwise."""
+    scores = Scores()
+    for (text, label), prediction in zip(examples, predictions):
+        scores.add(text, label, prediction)
+    return scores

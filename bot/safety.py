@@ -1,0 +1,244 @@
+"""Deterministic safety routing: the one place that decides what is a crisis.
+
+The NLU model also learns the `crisis` and `personal_medical_advice` intents, but a
+patient's safety must not hang on a classifier's confidence. These rules run after the
+model on every message (see `bot.nlu.components.SafetyRouter`) and win over it:
+
+- a crisis (self-harm, suicidal thoughts, an overdose, an emergency happening now) is
+  always routed to emergency guidance, typos included;
+- a question only a clinician may answer for one person (their dose, pregnancy,
+  mixing with their medications) is never answered with an FAQ.
+
+The rules deliberately err on the side of caution: a false alarm costs a patient one
+extra message with the 911/988 numbers; a miss could cost far more.
+
+Pure Python with no Rasa import, so the action server and tests can use it too.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass
+from typing import Optional
+
+CRISIS = "crisis"
+MEDICAL_ADVICE = "personal_medical_advice"
+
+# Whole-token keywords matched with typo tolerance (see `_near`).
+_CRISIS_KEYWORDS = (
+    "suicide",
+    "suicidal",
+    "overdose",
+    "overdosed",
+    "overdosing",
+    "unconscious",
+    "unresponsive",
+    "anaphylaxis",
+    "anaphylactic",
+)
+
+_SELF = r"(?:my ?self|myslef|myselfe|meself|my ?slef|him ?self|her ?self|them ?selves|them ?self)"
+_CRISIS_PATTERNS = [
+    # self-harm and suicidal thoughts
+    rf"\b(?:kill|kil|kll|hurt|harm|cut|hang|shoot|off|end|burn|burnt|starv|drown)\w*"
+    rf"\s+{_SELF}",
+    rf"\b(?:something\s+\w*\s*to|it\s+on|use\s+it\s+on)\s+{_SELF}",
+    r"\bcut(?:s|ting)?\s+(?:again|(?:my|his|her|their)\s+(?:wrists?|arms?|legs?|thighs?|skin))",
+    r"\b(?:jump|jumping)\s+(?:off|from|in\s+front)|\b(?:want|wants|going|gonna)\s+to\s+jump\b",
+    r"\bstanding\s+on\s+(?:a|the)\s+(?:bridge|ledge|roof|edge)",
+    r"\b(?:gun|rope|noose|pills)\s+(?:is\s+|are\s+)?ready\b|\b(?:the|a)\s+(?:rope|noose)\b",
+    r"\bon\s+purpose\b[^.?!]{0,40}\b(?:pills|meds|wake|die|dead)|"
+    r"\b(?:pills|meds|medications?)\b[^.?!]{0,30}\bon\s+purpose\b",
+    r"\b(?:stop|end)\s+forever\b|\bnever\s+wake\s+up\b|\bto\s+not\s+wake\s+up\b|\bto\s+end\s+it\b",
+    r"\b(?:won'?t|wont|will\s+not)\s+be\s+(?:here|alive|around)\s+"
+    r"(?:tomorrow|much\s+longer|any\s*more|by)",
+    r"\bthis\s+is\s+(?:my\s+last\s+message|goodbye)\b|\b(?:goodbye|suicide)\s+(?:letters?|notes?)",
+    r"\bbetter\s+off\s+without\s+me\b|\b(?:nobody|no\s+one)\s+(?:would|will)\s+(?:miss|care)",
+    r"\b(?:i'?m|im|i\s+am)\s+not\s+safe\b",
+    r"\bkms\b",
+    r"\bself[ -]?harm",
+    r"\bsuicid",
+    r"\b(?:wants?|wanted|wanna|wnt|going|gonna|plan\w*|ready|thinking\s+(?:about|of)|trying)"
+    r"\s+(?:to\s+)?(?:die|dying|end\s+it|end\s+(?:my|it)\s+(?:life|all)|"
+    r"not\s+(?:be\s+here|wake\s+up|exist|be\s+alive))",
+    r"\bend(?:ing)?\s+(?:it\s+all|my\s+(?:own\s+)?life|everything)\b",
+    r"\btake\s+my\s+(?:own\s+)?life\b",
+    r"\b(?:don'?t|dont|do\s+not|no\s+longer)\s+(?:want|wanna)\s+(?:to\s+)?"
+    r"(?:live|be\s+alive|be\s+here|wake\s+up|exist|go\s+on)",
+    r"\b(?:no|nothing\s+to)\s+(?:reason|point)\s+(?:to|in)\s+(?:live|living|go\s+on)",
+    r"\bbetter\s+off\s+dead\b",
+    r"\b(?:wish|rather)\s+(?:i|id|i'd)\s*(?:was|were|be|could\s+be)?\s*dead\b",
+    r"\bi\s*(?:'d|would)\s+rather\s+be\s+dead\b",
+    r"\bcan'?t\s+(?:go\s+on|take\s+(?:it|this)\s+any\s*more)\b.*\b(?:die|dead|end)\b",
+    # overdose and poisoning
+    r"\boverdos",
+    r"\b(?:took|taken|tkn|swallowed|ate|popped)\b[^.?!]{0,30}"
+    r"\b(?:too\s+many|too\s+much|a\s+whole\s+bottle|whole\s+bottle|the\s+whole\s+bottle|"
+    r"a\s+bottle\s+of|all\s+(?:of\s+)?(?:my|the|his|her)\s+\w*\s*"
+    r"(?:pills|meds|tablets|medication)|\d{2,}\s+(?:of\s+)?(?:my\s+|his\s+|her\s+|the\s+)?"
+    r"(?:pills|tablets|meds|caps))",
+    r"\b(?:took|taken|swallowed|ate|popped|drank)\b[^.?!]{0,30}\b(?:a\s+bunch\s+of|"
+    r"a\s+handful|whole\s+(?:bottle|month|pack|box|week)|\d{2,}\s+(?:of\s+)?\w+)",
+    r"\b(?:all|whole)\b[^.?!]{0,30}\bat\s+once\b",
+    r"\b(?:swallowed|ate|chewed)\s+(?:a|my|his|her|the|some)\s+(?:\w+\s+)?"
+    r"(?:pills|patch|patches|meds|tablets|medicine)",
+    r"\b(?:drank|drinking)\b[^.?!]{0,40}\b(?:took|taking|swallowed)\b[^.?!]{0,25}"
+    r"\b(?:pills|meds|tablets)",
+    r"\bpoison(?:ed|ing)\b",
+    # medical emergency happening now
+    r"\b(?:can'?t|cannot|cant|can\s+not|not|struggling\s+to|hard\s+to|barely)\s+breath",
+    r"\b(?:not|isn'?t|isnt|stopped|stop)\s+breathing\b",
+    r"\b(?:having|have|got|with|my|severe|crushing)\s+chest\s+(?:pain|pains|pressure)\b",
+    r"\bchest\s+(?:hurts|is\s+(?:tight|hurting)|feels\s+tight|pain\s+right\s+now)\b",
+    r"\b(?:passed\s+out|won'?t\s+wake\s+up|wont\s+wake|not\s+waking\s+up|"
+    r"not\s+responding|collapsed|fainted)\b",
+    r"\b(?:having|is\s+having|think\s+(?:i'?m|he'?s|she'?s)\s+having)\s+an?\s+"
+    r"(?:seizure|stroke|heart\s+attack|fit|allergic\s+reaction)\b",
+    r"\b(?:throat|tongue|face|lips)\s+(?:is\s+|are\s+)?(?:closing|swelling|swollen|"
+    r"feels\s+tight|(?:is\s+)?tight)",
+    r"\b(?:face|mouth)\s+(?:is\s+)?drooping\b|\bspeech\s+(?:is\s+)?slurr|"
+    r"\b(?:arm|leg|side)\s+(?:went|is|has\s+gone|just\s+went)\s+(?:limp|numb|dead)",
+    r"\b(?:isn'?t|isnt|is\s+not|won'?t|wont|not)\s+wak(?:e|ing)\s+up\b",
+    r"\bbleeding\s+(?:a\s+lot|heavily|badly|won'?t\s+stop|wont\s+stop)",
+    r"\b(?:call(?:ing)?|need|dial)\s+(?:an?\s+)?(?:911|ambulance)\b",
+    r"\bemergency\b[^.?!]{0,20}\b(?:now|right\s+now|happening)\b",
+]
+
+_MED = (
+    r"(?:meds|medications?|medicines?|pills|prescriptions?|gabapentin|pregabalin|"
+    r"lyrica|oxycodone|oxy|opioids?|painkillers|antidepressants?|ssris?|"
+    r"blood\s+thinners?|warfarin|xanax|benzos?|insulin|tramadol|morphine|"
+    r"suboxone|methadone|adderall|cymbalta|duloxetine|alcohol)"
+)
+_MEDICAL_ADVICE_PATTERNS = [
+    # one person's dose
+    r"\b(?:my|me|i|mine|him|her|his)\b[^.?!]{0,40}\b(?:dose|dosage|doses|mg|milligrams?)\b",
+    r"\b(?:dose|dosage|how\s+much\s+(?:ketamine|of\s+it|medicine|medication)|"
+    r"how\s+many\s+mg)\b[^.?!]{0,40}\b(?:should|can|could)\s+"
+    r"(?:i|we|he|she|my\s+\w+)\b",
+    # pregnancy and breastfeeding
+    r"\bpregnan",
+    r"\bbreast\s*-?\s*feed",
+    r"\bnursing\s+(?:my|a)\s+(?:baby|newborn|infant)",
+    r"\btrying\s+to\s+(?:conceive|get\s+pregnant)\b",
+    # mixing with one's own medications, stopping them
+    rf"\b(?:mix|mixing|combine|combining)\b[^.?!]{{0,40}}\b{_MED}",
+    rf"\b(?:with|while\s+on|while\s+taking|alongside)\s+(?:my|his|her)\s+"
+    rf"(?:\w+\s+)?{_MED}",
+    rf"\bshould\s+(?:i|he|she|we)\s+(?:stop|quit|start|increase|decrease|lower|reduce|"
+    rf"double|skip|come\s+off|get\s+off)\b",
+    r"\b(?:right|safe|ok|okay|good|suitable)\s+for\s+me\s+(?:if|since|because|with|"
+    r"given|as|when)\b",
+    r"\bis\s+(?:it|ketamine|this)\s+right\s+for\s+me\b",
+    r"\binteract",
+    r"\bdrive\b[^.?!]{0,30}\b(?:after|home|day\s+after)\b",
+    r"\b(?:taper|wean)\w*\s+(?:off\s+)?(?:my|his|her)\b",
+    r"\bcan\s+(?:i|he|she)\s+(?:still\s+)?(?:take|keep\s+taking|have|drink)\s+"
+    r"(?:my|his|her|a\s+glass|wine|alcohol|beer)\b",
+    r"\bwhich\s+(?:ones?|meds|medications?)\s+should\s+(?:i|he|she)\b",
+]
+
+# "I have epilepsy / I'm on sertraline / my mom is 82..." together with "is it safe
+# for me / can I still..." is a question about one person's own case.
+_PERSONAL_CONTEXT = re.compile(
+    r"(?<!should )(?<!can )(?<!could )(?<!may )(?<!do )"  # "can i take" is no context
+    r"\b(?:i\s+have|i'?ve\s+got|ive\s+got|i'?m\s+on|im\s+on|i\s+am\s+on|i\s+take|i\s+use|"
+    r"i'?m\s+(?:a|an|\d+|allergic|diabetic)|im\s+(?:a|an|\d+|allergic|diabetic)|"
+    r"i\s+am\s+(?:a|an|\d+|allergic|diabetic)|(?:he|she)\s+(?:has|takes|is\s+on)|"
+    r"my\s+\w+\s+(?:is|has|takes|runs)|years\s+old)\b"
+)
+_PERSONAL_QUESTION = re.compile(
+    r"\b(?:safe|ok|okay|a\s+good\s+idea|a\s+problem|fine|right|too\s+old|dangerous)\s+"
+    r"(?:for|in)\s+(?:me|him|her|them|my\s+case)\b|"
+    r"\b(?:can|could|should|may)\s+(?:i|he|she)\s+(?:still\s+)?(?:do|have|get|try|take)\b|"
+    r"\bstill\s+(?:get|do|have|try|infuse)\b|\bshould\s+(?:i|he|she)\s+avoid\b|"
+    r"\bdoes\s+that\s+matter\b|\bany\s+problem\b"
+)
+
+_CRISIS_RE = [re.compile(p) for p in _CRISIS_PATTERNS]
+_MEDICAL_RE = [re.compile(p) for p in _MEDICAL_ADVICE_PATTERNS]
+_REPEATS = re.compile(r"(\w)\1{2,}")
+_NON_TEXT = re.compile(r"[^\w\s'.?!]")
+_SPACES = re.compile(r"\s+")
+
+
+@dataclass(frozen=True)
+class SafetyMatch:
+    """Why a message was routed: the intent it must get and the rule that fired."""
+
+    intent: str
+    rule: str
+
+
+def normalize(text: str, max_repeat: int = 2) -> str:
+    """Lower-cases, folds accents and curly quotes, and squeezes stretched letters.
+
+    A run of three or more equal letters is cut to `max_repeat` letters.
+    """
+    text = unicodedata.normalize("NFKD", text or "")
+    text = "".join(c for c in text if not unicodedata.combining(c))
+    text = text.replace("\u2019", "'").replace("\u2018", "'").lower()
+    text = _NON_TEXT.sub(" ", text)
+    text = _REPEATS.sub(lambda m: m.group(1) * max_repeat, text)
+    return _SPACES.sub(" ", text).strip()
+
+
+def _variants(text: str) -> tuple:
+    """The normalized text, and the same with stretched letters cut to one.
+
+    "diiiie" only reads as "die" with the run cut to one letter, while "killll"
+    needs its double l: the rules look at both.
+    """
+    return normalize(text), normalize(text, max_repeat=1)
+
+
+def _near(word: str, keyword: str) -> bool:
+    """True when `word` is `keyword` with at most one typo."""
+    if word == keyword:
+        return True
+    budget = 1  # two would turn "conscious" into "unconscious"
+    if len(keyword) < 7 or abs(len(word) - len(keyword)) > budget:
+        return False
+    # Damerau-Levenshtein distance, restricted to the budget.
+    prev2: list[int] = []
+    prev = list(range(len(keyword) + 1))
+    for i, a in enumerate(word, 1):
+        cur = [i] + [0] * len(keyword)
+        for j, b in enumerate(keyword, 1):
+            cur[j] = min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (a != b))
+            if i > 1 and j > 1 and a == keyword[j - 2] and word[i - 2] == b:
+                cur[j] = min(cur[j], prev2[j - 2] + 1)
+        if min(cur) > budget:
+            return False
+        prev2, prev = prev, cur
+    return prev[-1] <= budget
+
+
+def detect_crisis(text: str) -> Optional[SafetyMatch]:
+    """Returns a match when the message speaks of a crisis happening now."""
+    for norm in dict.fromkeys(_variants(text)):
+        for pattern in _CRISIS_RE:
+            if pattern.search(norm):
+                return SafetyMatch(CRISIS, pattern.pattern[:40])
+        for word in norm.replace("'", " ").split():
+            for keyword in _CRISIS_KEYWORDS:
+                if _near(word, keyword):
+                    return SafetyMatch(CRISIS, f"keyword:{keyword}")
+    return None
+
+
+def detect_medical_advice(text: str) -> Optional[SafetyMatch]:
+    """Returns a match when the message asks for advice on one person's own case."""
+    norm = normalize(text)
+    for pattern in _MEDICAL_RE:
+        if pattern.search(norm):
+            return SafetyMatch(MEDICAL_ADVICE, pattern.pattern[:40])
+    if _PERSONAL_CONTEXT.search(norm) and _PERSONAL_QUESTION.search(norm):
+        return SafetyMatch(MEDICAL_ADVICE, "personal context + question")
+    return None
+
+
+def route(text: str) -> Optional[SafetyMatch]:
+    """The safety decision for one message: crisis first, then medical advice."""
+    return detect_crisis(text) or detect_medical_advice(text)

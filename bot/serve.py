@@ -1,0 +1,111 @@
+"""Starts the whole product on loopback and stops it cleanly (`make run`).
+
+Runs the action server and the Rasa server as child processes that log to this
+terminal. Ctrl-C (or SIGTERM) stops both; if one of them dies, the other is stopped
+too, so a half-running product never lingers.
+"""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+from typing import Dict, List
+
+from bot.settings import MODELS_DIR, PROJECT_ROOT, Settings, SettingsError, get_settings
+
+STOP_TIMEOUT_SECONDS = 15
+
+
+def commands(settings: Settings, model: Path = MODELS_DIR) -> Dict[str, List[str]]:
+    """The command line of each process, by name (`model`: file or directory)."""
+    python = sys.executable
+    return {
+        "action server": [
+            python, "-m", "rasa_sdk", "--actions", "actions",
+            "--port", str(settings.action_port),
+        ],
+        "rasa server": [
+            python, "-m", "rasa", "run",
+            "--model", str(model),
+            "--endpoints", "endpoints.yml",
+            "--credentials", "credentials.yml",
+            "--interface", settings.host,
+            "--port", str(settings.rasa_port),
+            "--enable-api",
+            "--auth-token", settings.rasa_api_token,
+        ],
+    }
+
+
+def wait_until_up(url: str, timeout: float, processes) -> bool:
+    """Polls `url` until it answers or a process dies."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if any(p.poll() is not None for p in processes):
+            return False
+        try:
+            with urllib.request.urlopen(url, timeout=2):
+                return True
+        except OSError:
+            time.sleep(1)
+    return False
+
+
+def stop(processes: Dict[str, subprocess.Popen]) -> None:
+    """Stops every process: SIGTERM first, SIGKILL for the stubborn."""
+    for process in processes.values():
+        if process.poll() is None:
+            process.terminate()
+    deadline = time.monotonic() + STOP_TIMEOUT_SECONDS
+    for process in processes.values():
+        try:
+            process.wait(timeout=max(0.1, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            process.kill()
+
+
+def main() -> int:
+    """Starts both servers and supervises them until Ctrl-C."""
+    try:
+        settings = get_settings()
+    except SettingsError as error:
+        print(f"Configuration error: {error}", file=sys.stderr)
+        return 2
+    env = settings.child_environment()
+    processes: Dict[str, subprocess.Popen] = {}
+
+    def on_signal(signum, frame):  # noqa: ARG001
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, on_signal)
+    try:
+        for name, command in commands(settings).items():
+            processes[name] = subprocess.Popen(command, cwd=PROJECT_ROOT, env=env)
+        base = f"http://{settings.host}:{settings.rasa_port}"
+        if wait_until_up(base + "/", 300, list(processes.values())):
+            print(
+                f"\n  MS Pain & Migraine assistant is up:\n"
+                f"    REST channel  POST {base}/webhooks/rest/webhook\n"
+                f"    HTTP API      {base}/ (token in RASA_API_TOKEN or var/rasa_api_token)\n"
+                f"    Actions       http://127.0.0.1:{settings.action_port}/health\n"
+                f"  Ctrl-C stops everything.\n",
+                flush=True,
+            )
+        while all(p.poll() is None for p in processes.values()):
+            time.sleep(0.5)
+        dead = [name for name, p in processes.items() if p.poll() is not None]
+        print(f"{', '.join(dead)} stopped; stopping the rest.", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("\nStopping...", file=sys.stderr)
+        return 0
+    finally:
+        stop(processes)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

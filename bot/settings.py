@@ -1,0 +1,133 @@
+"""One validated settings object, read from the environment once.
+
+Every process of the product (Rasa server, action server, the launcher) reads its
+configuration here; `endpoints.yml` gets the same values through `${VAR}`, which
+`bot.serve` sets from this object before it starts Rasa. The variables are listed in
+`.env.example` and README.md.
+
+Outside a local run (`APP_ENV` other than `local`) a missing or default secret is
+refused instead of silently falling back to something guessable.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Mapping, Optional
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+VAR_DIR = PROJECT_ROOT / "var"
+MODELS_DIR = VAR_DIR / "models"
+SUPPORTED_DIALECTS = ("sqlite", "postgresql")
+
+
+class SettingsError(ValueError):
+    """A setting is missing or invalid; the message says which and why."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The product's configuration."""
+
+    app_env: str
+    database_url: str
+    rasa_api_token: str
+    host: str
+    rasa_port: int
+    action_port: int
+    action_server_url: str
+
+    @property
+    def is_local(self) -> bool:
+        """True for a run on a developer's or a clinic's own machine."""
+        return self.app_env == "local"
+
+    def child_environment(self) -> dict:
+        """Environment for the Rasa and action server processes."""
+        return {
+            **os.environ,
+            "APP_ENV": self.app_env,
+            "DATABASE_URL": self.database_url,
+            "ACTION_SERVER_URL": self.action_server_url,
+            "RASA_TELEMETRY_ENABLED": "false",
+            "TF_CPP_MIN_LOG_LEVEL": os.environ.get("TF_CPP_MIN_LOG_LEVEL", "2"),
+        }
+
+
+def _port(env: Mapping[str, str], name: str, default: int) -> int:
+    raw = env.get(name, str(default))
+    try:
+        port = int(raw)
+    except ValueError:
+        raise SettingsError(f"{name} must be a port number, got {raw!r}") from None
+    if not 0 < port < 65536:
+        raise SettingsError(f"{name} must be between 1 and 65535, got {port}")
+    return port
+
+
+def _database_url(env: Mapping[str, str]) -> str:
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    url = env.get("DATABASE_URL") or f"sqlite:///{VAR_DIR / 'rasa.db'}"
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        raise SettingsError(
+            "DATABASE_URL is not a SQLAlchemy URL (e.g. "
+            "postgresql://user:password@host:5432/dbname)"
+        ) from None
+    if parsed.get_backend_name() not in SUPPORTED_DIALECTS:
+        raise SettingsError(
+            f"DATABASE_URL must be one of {', '.join(SUPPORTED_DIALECTS)}, "
+            f"got {parsed.get_backend_name()!r}"
+        )
+    if parsed.get_backend_name() == "sqlite" and parsed.database:
+        Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+    return url
+
+
+def _api_token(env: Mapping[str, str], is_local: bool) -> str:
+    token = env.get("RASA_API_TOKEN", "")
+    if token:
+        if not is_local and len(token) < 24:
+            raise SettingsError("RASA_API_TOKEN must be at least 24 characters")
+        return token
+    if not is_local:
+        raise SettingsError("RASA_API_TOKEN is required outside a local run")
+    # Local run: one random token per checkout, kept in var/ (git-ignored).
+    path = VAR_DIR / "rasa_api_token"
+    if not path.exists():
+        VAR_DIR.mkdir(parents=True, exist_ok=True)
+        path.write_text(secrets.token_urlsafe(32))
+        path.chmod(0o600)
+    return path.read_text().strip()
+
+
+def load_settings(env: Optional[Mapping[str, str]] = None) -> Settings:
+    """Reads and validates the settings from `env` (default: os.environ)."""
+    env = os.environ if env is None else env
+    app_env = env.get("APP_ENV", "local")
+    is_local = app_env == "local"
+    host = env.get("HOST", "127.0.0.1")
+    action_port = _port(env, "ACTION_PORT", 5055)
+    return Settings(
+        app_env=app_env,
+        database_url=_database_url(env),
+        rasa_api_token=_api_token(env, is_local),
+        host=host,
+        rasa_port=_port(env, "RASA_PORT", 5005),
+        action_port=action_port,
+        action_server_url=env.get(
+            "ACTION_SERVER_URL", f"http://127.0.0.1:{action_port}/webhook"
+        ),
+    )
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings, read on first use (never at import time)."""
+    return load_settings()

@@ -1,0 +1,135 @@
+"""End to end: the real action server and Rasa server on loopback, over HTTP."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import subprocess
+import urllib.error
+import urllib.request
+
+import pytest
+import yaml
+
+from bot.serve import commands
+from bot.settings import load_settings
+from tests.conftest import ROOT, free_port, wait_for_http
+
+pytestmark = [pytest.mark.model, pytest.mark.server]
+
+TOKEN = "test-token-0123456789abcdefghij"
+ANSWERS = yaml.safe_load((ROOT / "data" / "responses" / "faq.yml").read_text())["responses"]
+NOTICE = yaml.safe_load((ROOT / "domain.yml").read_text())["responses"]["utter_notice"][0]["text"]
+
+
+@pytest.fixture(scope="module")
+def server(trained_model, tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("server")
+    action_port, rasa_port = free_port(), free_port()
+    settings = load_settings(
+        {
+            "DATABASE_URL": f"sqlite:///{tmp / 'rasa.db'}",
+            "RASA_API_TOKEN": TOKEN,
+            "ACTION_PORT": str(action_port),
+            "RASA_PORT": str(rasa_port),
+        }
+    )
+    env = settings.child_environment()
+    logs = {name: open(tmp / f"{name.replace(' ', '_')}.log", "w") for name in ("action server", "rasa server")}
+    processes = {
+        name: subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=logs[name], stderr=subprocess.STDOUT)
+        for name, cmd in commands(settings, trained_model).items()
+    }
+    base = f"http://127.0.0.1:{rasa_port}"
+    try:
+        wait_for_http(f"http://127.0.0.1:{action_port}/health", 60, processes["action server"])
+        wait_for_http(base + "/", 240, processes["rasa server"])
+        yield {"base": base, "db": tmp / "rasa.db", "logs": tmp}
+    finally:
+        for process in processes.values():
+            process.terminate()
+        for process in processes.values():
+            try:
+                process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                process.kill()
+        for log in logs.values():
+            log.close()
+
+
+def request(url, body=None, token=None, raw=None, method=None):
+    data = raw if raw is not None else (json.dumps(body).encode() if body is not None else None)
+    req = urllib.request.Request(url, data=data, method=method)
+    req.add_header("Content-Type", "application/json")
+    if token:
+        req.add_header("Authorization", f"Bearer {token}")
+    try:
+        with urllib.request.urlopen(req, timeout=60) as response:
+            return response.status, json.loads(response.read() or b"null")
+    except urllib.error.HTTPError as error:
+        return error.code, error.read().decode(errors="replace")
+
+
+def say(server, sender, text):
+    status, replies = request(
+        server["base"] + "/webhooks/rest/webhook", {"sender": sender, "message": text}
+    )
+    assert status == 200, replies
+    return [r.get("text", "") for r in replies]
+
+
+def test_first_message_gets_the_notice_then_the_curated_answer(server):
+    texts = say(server, "patient-safe", "is ketamine therapy safe?")
+    assert texts[0] == NOTICE
+    assert texts[-1] == ANSWERS["utter_faq/is_it_safe"][0]["text"]
+
+
+def test_notice_is_not_repeated_within_a_session(server):
+    say(server, "patient-twice", "hello")
+    texts = say(server, "patient-twice", "how long does the relief last")
+    assert NOTICE not in texts
+    assert texts == [ANSWERS["utter_faq/relief_duration"][0]["text"]]
+
+
+def test_crisis_gets_emergency_guidance_and_is_flagged(server):
+    texts = say(server, "patient-crisis", "i took a whole bottle of pills")
+    joined = " ".join(texts)
+    assert "911" in joined and "988" in joined
+    assert not any(t in joined for t in (a[0]["text"] for a in ANSWERS.values()))
+    status, tracker = request(
+        server["base"] + "/conversations/patient-crisis/tracker", token=TOKEN
+    )
+    assert status == 200
+    assert tracker["slots"]["crisis_flagged"] is True
+
+
+def test_http_api_requires_the_token(server):
+    status, _ = request(server["base"] + "/conversations/patient-crisis/tracker")
+    assert status == 401
+    status, _ = request(
+        server["base"] + "/conversations/patient-crisis/tracker", token="wrong"
+    )
+    assert status == 401
+
+
+@pytest.mark.parametrize(
+    "text", ["", "   ", "a" * 50_000, "\x00\x01 binary \xff", "<script>alert(1)</script>"]
+)
+def test_odd_messages_get_a_clear_answer(server, text):
+    texts = say(server, "patient-odd", text)
+    assert texts and all(isinstance(t, str) for t in texts)
+
+
+def test_malformed_body_is_refused_without_crashing(server):
+    status, _ = request(server["base"] + "/webhooks/rest/webhook", raw=b"\xff not json")
+    assert 400 <= status < 500
+    assert say(server, "patient-after-bad-body", "what is ketamine")
+
+
+def test_conversation_is_stored_in_the_database(server):
+    say(server, "patient-stored", "what causes nerve pain")
+    with sqlite3.connect(server["db"]) as db:
+        rows = db.execute(
+            "select type_name from events where sender_id = ?", ("patient-stored",)
+        ).fetchall()
+    assert ("user",) in rows and ("bot",) in rows
