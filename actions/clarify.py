@@ -1,6 +1,6 @@
 """Uncertain messages: "Did you mean...?" first, then the offer of a person."""
 
-from typing import Any, Dict, List, Optional, Text
+from typing import Any, Dict, List
 
 from rasa_sdk import Action, Tracker
 from rasa_sdk.events import EventType
@@ -21,7 +21,7 @@ class ActionClarify(Action):
     or a call back from the clinic.
     """
 
-    def name(self) -> Text:
+    def name(self) -> str:
         """Action name used in rules."""
         return "action_clarify"
 
@@ -29,7 +29,7 @@ class ActionClarify(Action):
         self,
         dispatcher: CollectingDispatcher,
         tracker: Tracker,
-        domain: Dict[Text, Any],
+        domain: Dict[str, Any],
     ) -> List[EventType]:
         """Sends the suggestions or the offer of a person."""
         suggestions = suggested_keys(tracker.latest_message)
@@ -41,7 +41,10 @@ class ActionClarify(Action):
                     "the clinic contact you?"
                 ),
                 buttons=[
-                    {"title": "Talk to a person", "payload": "I want to talk to a person"},
+                    {
+                        "title": "Talk to a person",
+                        "payload": "I want to talk to a person",
+                    },
                     {"title": "Contact me", "payload": "Yes, please contact me"},
                 ],
             )
@@ -51,17 +54,22 @@ class ActionClarify(Action):
             for key in suggestions
         ]
         buttons.append({"title": "Something else", "payload": "Something else"})
-        dispatcher.utter_message(text="Sorry, I'm not sure I understood. Did you mean:", buttons=buttons)
+        dispatcher.utter_message(
+            text="Sorry, I'm not sure I understood. Did you mean:", buttons=buttons
+        )
         return []
 
 
-def suggested_keys(latest_message: Optional[Dict[Text, Any]]) -> List[Text]:
+def suggested_keys(latest_message: Dict[str, Any] | None) -> List[str]:
     """The most likely FAQ keys of the parsed message, best first."""
     selector = ((latest_message or {}).get("response_selector") or {}).get("faq") or {}
     keys = []
     for candidate in selector.get("ranking") or []:
         key = str(candidate.get("intent_response_key", "")).split("/", 1)[-1]
-        if key in TOPICS and candidate.get("confidence", 0.0) >= MIN_SUGGESTION_CONFIDENCE:
+        if (
+            key in TOPICS
+            and candidate.get("confidence", 0.0) >= MIN_SUGGESTION_CONFIDENCE
+        ):
             keys.append(key)
     return keys[:MAX_SUGGESTIONS]
 

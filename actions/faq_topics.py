@@ -36,15 +36,11 @@ TOPICS: Dict[str, Topic] = {
     "how_ketamine_works": Topic(
         "How ketamine works", "How does ketamine work on pain?"
     ),
-    "administration": Topic(
-        "How it is given", "How is ketamine therapy given?"
-    ),
+    "administration": Topic("How it is given", "How is ketamine therapy given?"),
     "session_experience": Topic(
         "What a session is like", "What is a ketamine session like?"
     ),
-    "onset_speed": Topic(
-        "How fast it works", "How fast does ketamine therapy work?"
-    ),
+    "onset_speed": Topic("How fast it works", "How fast does ketamine therapy work?"),
     "relief_duration": Topic(
         "How long relief lasts", "How long does the pain relief last?"
     ),

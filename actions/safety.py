@@ -1,6 +1,6 @@
 """Crisis response: emergency guidance at once, and a flag staff can find."""
 
-from typing import Any, Dict, List, Text
+from typing import Any, Dict, List
 
 from rasa_sdk import Action, Tracker
 from rasa_sdk.events import EventType, SlotSet
@@ -14,7 +14,7 @@ class ActionCrisisResponse(Action):
     the staff console can list it first.
     """
 
-    def name(self) -> Text:
+    def name(self) -> str:
         """Action name used in rules."""
         return "action_crisis_response"
 
@@ -22,7 +22,7 @@ class ActionCrisisResponse(Action):
         self,
         dispatcher: CollectingDispatcher,
         tracker: Tracker,
-        domain: Dict[Text, Any],
+        domain: Dict[str, Any],
     ) -> List[EventType]:
         """Sends the guidance and sets the flag."""
         dispatcher.utter_message(response="utter_crisis")

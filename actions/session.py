@@ -1,6 +1,6 @@
 """Conversation start: the notice every patient sees first."""
 
-from typing import Any, Dict, List, Text
+from typing import Any, Dict, List
 
 from rasa_sdk import Action, Tracker
 from rasa_sdk.events import ActionExecuted, EventType, SessionStarted, SlotSet
@@ -14,7 +14,7 @@ class ActionSessionStart(Action):
     911 in an emergency) opens every new session, before the first answer.
     """
 
-    def name(self) -> Text:
+    def name(self) -> str:
         """Overrides Rasa's default session start."""
         return "action_session_start"
 
@@ -22,7 +22,7 @@ class ActionSessionStart(Action):
         self,
         dispatcher: CollectingDispatcher,
         tracker: Tracker,
-        domain: Dict[Text, Any],
+        domain: Dict[str, Any],
     ) -> List[EventType]:
         """Carries slots over, sends the notice, then listens."""
         carried = [

@@ -72,9 +72,9 @@ async def evaluate_model(model: Path, examples):
 
 def baseline(train_examples, examples) -> evaluation.Scores:
     """TF-IDF (word and character n-grams) + logistic regression, no threshold."""
+    from sklearn.feature_extraction.text import TfidfVectorizer
     from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import make_pipeline, make_union
-    from sklearn.feature_extraction.text import TfidfVectorizer
 
     model = make_pipeline(
         make_union(
@@ -83,7 +83,7 @@ def baseline(train_examples, examples) -> evaluation.Scores:
         ),
         LogisticRegression(max_iter=2000, C=10),
     )
-    texts, labels = zip(*train_examples)
+    texts, labels = zip(*train_examples, strict=True)
     model.fit(texts, labels)
     return evaluation.score(examples, model.predict([t for t, _ in examples]))
 
@@ -132,7 +132,9 @@ def main() -> None:
     """Runs the benchmark and prints the figures."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--heldout", type=Path, default=HELDOUT)
-    parser.add_argument("--variant", choices=["whitespace"], action="append", default=[])
+    parser.add_argument(
+        "--variant", choices=["whitespace"], action="append", default=[]
+    )
     parser.add_argument("--json", type=Path)
     parser.add_argument("--show-errors", action="store_true")
     args = parser.parse_args()
@@ -149,7 +151,9 @@ def main() -> None:
     }
     with tempfile.TemporaryDirectory() as tmp_name:
         tmp = Path(tmp_name)
-        results["runs"].append(run_variant("rasa-spacy", ROOT / "config.yml", tmp, examples))
+        results["runs"].append(
+            run_variant("rasa-spacy", ROOT / "config.yml", tmp, examples)
+        )
         if "whitespace" in args.variant:
             results["runs"].append(
                 run_variant("rasa-whitespace", whitespace_config(tmp), tmp, examples)
@@ -157,18 +161,33 @@ def main() -> None:
     started = time.perf_counter()
     base = baseline(train_examples, examples)
     results["runs"].append(
-        {"variant": "tfidf-logreg-baseline", **base.summary(),
-         "train_seconds": round(time.perf_counter() - started, 1), "errors": base.errors}
+        {
+            "variant": "tfidf-logreg-baseline",
+            **base.summary(),
+            "train_seconds": round(time.perf_counter() - started, 1),
+            "errors": base.errors,
+        }
     )
     results["peak_memory_mb"] = round(
         resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 0
     )
 
-    columns = ["variant", "top1_accuracy", "wrong_faq_rate", "fallback_rate",
-               "crisis_recall", "out_of_scope_recall", "train_seconds",
-               "load_seconds", "parse_ms_p50", "parse_ms_p95"]
-    print(f"\n{results['machine']}; {len(train_examples)} training examples, "
-          f"{len(examples)} held-out messages ({args.heldout.name})")
+    columns = [
+        "variant",
+        "top1_accuracy",
+        "wrong_faq_rate",
+        "fallback_rate",
+        "crisis_recall",
+        "out_of_scope_recall",
+        "train_seconds",
+        "load_seconds",
+        "parse_ms_p50",
+        "parse_ms_p95",
+    ]
+    print(
+        f"\n{results['machine']}; {len(train_examples)} training examples, "
+        f"{len(examples)} held-out messages ({args.heldout.name})"
+    )
     print(" | ".join(columns))
     for run in results["runs"]:
         print(" | ".join(str(run.get(c, "-")) for c in columns))

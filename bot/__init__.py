@@ -1,0 +1,1 @@
+"""MS Pain & Migraine assistant: everything that is not the action server."""

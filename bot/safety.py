@@ -20,7 +20,6 @@ from __future__ import annotations
 import re
 import unicodedata
 from dataclasses import dataclass
-from typing import Optional
 
 CRISIS = "crisis"
 MEDICAL_ADVICE = "personal_medical_advice"
@@ -38,7 +37,10 @@ _CRISIS_KEYWORDS = (
     "anaphylactic",
 )
 
-_SELF = r"(?:my ?self|myslef|myselfe|meself|my ?slef|him ?self|her ?self|them ?selves|them ?self)"
+_SELF = (
+    r"(?:my ?self|myslef|myselfe|meself|my ?slef|him ?self|her ?self|"
+    r"them ?selves|them ?self)"
+)
 _CRISIS_PATTERNS = [
     # self-harm and suicidal thoughts
     rf"\b(?:kill|kil|kll|hurt|harm|cut|hang|shoot|off|end|burn|burnt|starv|drown)\w*"
@@ -115,7 +117,7 @@ _MEDICAL_ADVICE_PATTERNS = [
     # one person's dose
     r"\b(?:my|me|i|mine|him|her|his)\b[^.?!]{0,40}\b(?:dose|dosage|doses|mg|milligrams?)\b",
     r"\b(?:dose|dosage|how\s+much\s+(?:ketamine|of\s+it|medicine|medication)|"
-    r"how\s+many\s+mg)\b[^.?!]{0,40}\b(?:should|can|could)\s+"
+    r"how\s+many\s+mg)\b[^.?!]{0,40}\b(?:should|can|could|would|will)\s+"
     r"(?:i|we|he|she|my\s+\w+)\b",
     # pregnancy and breastfeeding
     r"\bpregnan",
@@ -126,12 +128,13 @@ _MEDICAL_ADVICE_PATTERNS = [
     rf"\b(?:mix|mixing|combine|combining)\b[^.?!]{{0,40}}\b{_MED}",
     rf"\b(?:with|while\s+on|while\s+taking|alongside)\s+(?:my|his|her)\s+"
     rf"(?:\w+\s+)?{_MED}",
-    rf"\bshould\s+(?:i|he|she|we)\s+(?:stop|quit|start|increase|decrease|lower|reduce|"
-    rf"double|skip|come\s+off|get\s+off)\b",
+    r"\bshould\s+(?:i|he|she|we)\s+(?:stop|quit|start|increase|decrease|lower|reduce|"
+    r"double|skip|come\s+off|get\s+off)\b",
     r"\b(?:right|safe|ok|okay|good|suitable)\s+for\s+me\s+(?:if|since|because|with|"
     r"given|as|when)\b",
     r"\bis\s+(?:it|ketamine|this)\s+right\s+for\s+me\b",
     r"\binteract",
+    r"\bfor\s+(?:my|his|her)\s+(?:weight|age|size|body\s+weight)\b",
     r"\bdrive\b[^.?!]{0,30}\b(?:after|home|day\s+after)\b",
     r"\b(?:taper|wean)\w*\s+(?:off\s+)?(?:my|his|her)\b",
     r"\bcan\s+(?:i|he|she)\s+(?:still\s+)?(?:take|keep\s+taking|have|drink)\s+"
@@ -215,7 +218,7 @@ def _near(word: str, keyword: str) -> bool:
     return prev[-1] <= budget
 
 
-def detect_crisis(text: str) -> Optional[SafetyMatch]:
+def detect_crisis(text: str) -> SafetyMatch | None:
     """Returns a match when the message speaks of a crisis happening now."""
     for norm in dict.fromkeys(_variants(text)):
         for pattern in _CRISIS_RE:
@@ -228,7 +231,7 @@ def detect_crisis(text: str) -> Optional[SafetyMatch]:
     return None
 
 
-def detect_medical_advice(text: str) -> Optional[SafetyMatch]:
+def detect_medical_advice(text: str) -> SafetyMatch | None:
     """Returns a match when the message asks for advice on one person's own case."""
     norm = normalize(text)
     for pattern in _MEDICAL_RE:
@@ -239,6 +242,6 @@ def detect_medical_advice(text: str) -> Optional[SafetyMatch]:
     return None
 
 
-def route(text: str) -> Optional[SafetyMatch]:
+def route(text: str) -> SafetyMatch | None:
     """The safety decision for one message: crisis first, then medical advice."""
     return detect_crisis(text) or detect_medical_advice(text)

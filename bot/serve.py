@@ -25,18 +25,32 @@ def commands(settings: Settings, model: Path = MODELS_DIR) -> Dict[str, List[str
     python = sys.executable
     return {
         "action server": [
-            python, "-m", "rasa_sdk", "--actions", "actions",
-            "--port", str(settings.action_port),
+            python,
+            "-m",
+            "rasa_sdk",
+            "--actions",
+            "actions",
+            "--port",
+            str(settings.action_port),
         ],
         "rasa server": [
-            python, "-m", "rasa", "run",
-            "--model", str(model),
-            "--endpoints", "endpoints.yml",
-            "--credentials", "credentials.yml",
-            "--interface", settings.host,
-            "--port", str(settings.rasa_port),
+            python,
+            "-m",
+            "rasa",
+            "run",
+            "--model",
+            str(model),
+            "--endpoints",
+            "endpoints.yml",
+            "--credentials",
+            "credentials.yml",
+            "--interface",
+            settings.host,
+            "--port",
+            str(settings.rasa_port),
             "--enable-api",
-            "--auth-token", settings.rasa_api_token,
+            "--auth-token",
+            settings.rasa_api_token,
         ],
     }
 
@@ -90,7 +104,8 @@ def main() -> int:
             print(
                 f"\n  MS Pain & Migraine assistant is up:\n"
                 f"    REST channel  POST {base}/webhooks/rest/webhook\n"
-                f"    HTTP API      {base}/ (token in RASA_API_TOKEN or var/rasa_api_token)\n"
+                f"    HTTP API      {base}/ (token: RASA_API_TOKEN, "
+                f"or var/rasa_api_token)\n"
                 f"    Actions       http://127.0.0.1:{settings.action_port}/health\n"
                 f"  Ctrl-C stops everything.\n",
                 flush=True,

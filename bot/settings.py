@@ -16,7 +16,7 @@ import secrets
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Mapping, Optional
+from typing import Mapping
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 VAR_DIR = PROJECT_ROOT / "var"
@@ -107,7 +107,7 @@ def _api_token(env: Mapping[str, str], is_local: bool) -> str:
     return path.read_text().strip()
 
 
-def load_settings(env: Optional[Mapping[str, str]] = None) -> Settings:
+def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     """Reads and validates the settings from `env` (default: os.environ)."""
     env = os.environ if env is None else env
     app_env = env.get("APP_ENV", "local")

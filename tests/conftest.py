@@ -7,7 +7,7 @@ import os
 import socket
 import time
 from pathlib import Path
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List
 
 import pytest
 import yaml
@@ -43,11 +43,11 @@ def dispatcher():
 
 def make_tracker(
     sender_id: str = "test-patient",
-    slots: Optional[Dict[str, Any]] = None,
-    intent: Optional[str] = None,
+    slots: Dict[str, Any] | None = None,
+    intent: str | None = None,
     text: str = "",
-    response_selector: Optional[Dict[str, Any]] = None,
-    events: Optional[List[Dict[str, Any]]] = None,
+    response_selector: Dict[str, Any] | None = None,
+    events: List[Dict[str, Any]] | None = None,
 ):
     """Builds a Tracker from keyword arguments instead of a JSON dump."""
     from rasa_sdk import Tracker
@@ -159,5 +159,7 @@ def postgres_available(url: str = POSTGRES_URL) -> bool:
 def postgres_url() -> str:
     """URL of a reachable PostgreSQL test database, or a clear skip."""
     if not postgres_available():
-        pytest.skip(f"PostgreSQL not reachable at {POSTGRES_URL} (set TEST_POSTGRES_URL)")
+        pytest.skip(
+            f"PostgreSQL not reachable at {POSTGRES_URL} (set TEST_POSTGRES_URL)"
+        )
     return POSTGRES_URL

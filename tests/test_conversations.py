@@ -13,10 +13,17 @@ pytestmark = pytest.mark.model
 def test_conversation_stories_pass(trained_model, tmp_path):
     result = subprocess.run(
         [
-            sys.executable, "-m", "rasa", "test", "core",
-            "--model", str(trained_model),
-            "--stories", str(ROOT / "tests" / "stories"),
-            "--out", str(tmp_path),
+            sys.executable,
+            "-m",
+            "rasa",
+            "test",
+            "core",
+            "--model",
+            str(trained_model),
+            "--stories",
+            str(ROOT / "tests" / "stories"),
+            "--out",
+            str(tmp_path),
             "--fail-on-prediction-errors",
         ],
         cwd=ROOT,
@@ -26,5 +33,7 @@ def test_conversation_stories_pass(trained_model, tmp_path):
     )
     failed = tmp_path / "failed_test_stories.yml"
     details = failed.read_text() if failed.exists() else "(no report written)"
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:] + details
+    assert result.returncode == 0, (
+        result.stdout[-3000:] + result.stderr[-3000:] + details
+    )
     assert "None of the test stories failed" in details, details

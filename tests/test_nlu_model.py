@@ -44,7 +44,7 @@ def test_safety_messages_never_get_an_faq_answer(heldout_scores, label):
     _, predictions = heldout_scores
     leaked = [
         text
-        for (text, gold), predicted in zip(HELDOUT, predictions)
+        for (text, gold), predicted in zip(HELDOUT, predictions, strict=True)
         if gold == label and predicted.startswith("faq/")
     ]
     assert leaked == []
@@ -53,7 +53,11 @@ def test_safety_messages_never_get_an_faq_answer(heldout_scores, label):
 @pytest.mark.parametrize("key", FAQ_KEYS)
 def test_every_catalog_key_is_recognised_on_new_messages(heldout_scores, key):
     scores, predictions = heldout_scores
-    mine = [p for (_, gold), p in zip(HELDOUT, predictions) if gold == f"faq/{key}"]
+    mine = [
+        p
+        for (_, gold), p in zip(HELDOUT, predictions, strict=True)
+        if gold == f"faq/{key}"
+    ]
     assert mine, f"no held-out messages for {key}"
     assert sum(p == f"faq/{key}" for p in mine) / len(mine) >= 0.7
 
@@ -74,17 +78,37 @@ def test_parse_reports_the_catalog_key_as_rasa_does(parse):
 
 @pytest.mark.parametrize(
     "text",
-    ["", " ", "\x00\x01\x02", "🙂" * 50, "a" * 100_000, "<script>alert(1)</script>",
-     "'; DROP TABLE events; --", "é" * 5000, "\ud800"],
+    [
+        "",
+        " ",
+        "\x00\x01\x02",
+        "🙂" * 50,
+        "a" * 100_000,
+        "<script>alert(1)</script>",
+        "'; DROP TABLE events; --",
+        "é" * 5000,
+        "\ud800",
+    ],
 )
 def test_odd_input_parses_without_crashing(parse, text):
     result = parse(text)
     assert "intent" in result
     assert evaluation.predicted_label(result) in (
-        {"nlu_fallback", "out_of_scope"} | {f"faq/{k}" for k in FAQ_KEYS}
-        | {"greet", "goodbye", "thank", "affirm", "deny", "bot_challenge",
-           "request_human", "start_intake", "clinic_logistics",
-           "personal_medical_advice", "crisis"}
+        {"nlu_fallback", "out_of_scope"}
+        | {f"faq/{k}" for k in FAQ_KEYS}
+        | {
+            "greet",
+            "goodbye",
+            "thank",
+            "affirm",
+            "deny",
+            "bot_challenge",
+            "request_human",
+            "start_intake",
+            "clinic_logistics",
+            "personal_medical_advice",
+            "crisis",
+        }
     )
 
 

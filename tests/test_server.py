@@ -18,8 +18,12 @@ from tests.conftest import ROOT, free_port, wait_for_http
 pytestmark = [pytest.mark.model, pytest.mark.server]
 
 TOKEN = "test-token-0123456789abcdefghij"
-ANSWERS = yaml.safe_load((ROOT / "data" / "responses" / "faq.yml").read_text())["responses"]
-NOTICE = yaml.safe_load((ROOT / "domain.yml").read_text())["responses"]["utter_notice"][0]["text"]
+ANSWERS = yaml.safe_load((ROOT / "data" / "responses" / "faq.yml").read_text())[
+    "responses"
+]
+NOTICE = yaml.safe_load((ROOT / "domain.yml").read_text())["responses"]["utter_notice"][
+    0
+]["text"]
 
 
 @pytest.fixture(scope="module")
@@ -35,14 +39,21 @@ def server(trained_model, tmp_path_factory):
         }
     )
     env = settings.child_environment()
-    logs = {name: open(tmp / f"{name.replace(' ', '_')}.log", "w") for name in ("action server", "rasa server")}
+    logs = {
+        name: open(tmp / f"{name.replace(' ', '_')}.log", "w")
+        for name in ("action server", "rasa server")
+    }
     processes = {
-        name: subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=logs[name], stderr=subprocess.STDOUT)
+        name: subprocess.Popen(
+            cmd, cwd=ROOT, env=env, stdout=logs[name], stderr=subprocess.STDOUT
+        )
         for name, cmd in commands(settings, trained_model).items()
     }
     base = f"http://127.0.0.1:{rasa_port}"
     try:
-        wait_for_http(f"http://127.0.0.1:{action_port}/health", 60, processes["action server"])
+        wait_for_http(
+            f"http://127.0.0.1:{action_port}/health", 60, processes["action server"]
+        )
         wait_for_http(base + "/", 240, processes["rasa server"])
         yield {"base": base, "db": tmp / "rasa.db", "logs": tmp}
     finally:
@@ -58,11 +69,17 @@ def server(trained_model, tmp_path_factory):
 
 
 def request(url, body=None, token=None, raw=None, method=None):
-    data = raw if raw is not None else (json.dumps(body).encode() if body is not None else None)
+    data = (
+        raw
+        if raw is not None
+        else (json.dumps(body).encode() if body is not None else None)
+    )
     req = urllib.request.Request(url, data=data, method=method)
     req.add_header("Content-Type", "application/json")
-    if token:
-        req.add_header("Authorization", f"Bearer {token}")
+    if token:  # Rasa's --auth-token is checked as the `token` query parameter
+        url += ("&" if "?" in url else "?") + f"token={token}"
+        req = urllib.request.Request(url, data=data, method=method)
+        req.add_header("Content-Type", "application/json")
     try:
         with urllib.request.urlopen(req, timeout=60) as response:
             return response.status, json.loads(response.read() or b"null")
@@ -71,6 +88,8 @@ def request(url, body=None, token=None, raw=None, method=None):
 
 
 def say(server, sender, text):
+    """The bot's replies as whole texts (Rasa's REST channel sends each paragraph of
+    a reply as its own message; consecutive parts are joined back here)."""
     status, replies = request(
         server["base"] + "/webhooks/rest/webhook", {"sender": sender, "message": text}
     )
@@ -78,24 +97,28 @@ def say(server, sender, text):
     return [r.get("text", "") for r in replies]
 
 
+def joined(texts):
+    return "\n\n".join(texts)
+
+
 def test_first_message_gets_the_notice_then_the_curated_answer(server):
     texts = say(server, "patient-safe", "is ketamine therapy safe?")
     assert texts[0] == NOTICE
-    assert texts[-1] == ANSWERS["utter_faq/is_it_safe"][0]["text"]
+    assert joined(texts[1:]) == ANSWERS["utter_faq/is_it_safe"][0]["text"]
 
 
 def test_notice_is_not_repeated_within_a_session(server):
     say(server, "patient-twice", "hello")
     texts = say(server, "patient-twice", "how long does the relief last")
     assert NOTICE not in texts
-    assert texts == [ANSWERS["utter_faq/relief_duration"][0]["text"]]
+    assert joined(texts) == ANSWERS["utter_faq/relief_duration"][0]["text"]
 
 
 def test_crisis_gets_emergency_guidance_and_is_flagged(server):
     texts = say(server, "patient-crisis", "i took a whole bottle of pills")
-    joined = " ".join(texts)
-    assert "911" in joined and "988" in joined
-    assert not any(t in joined for t in (a[0]["text"] for a in ANSWERS.values()))
+    reply = joined(texts)
+    assert "911" in reply and "988" in reply
+    assert not any(a[0]["text"] in reply for a in ANSWERS.values())
     status, tracker = request(
         server["base"] + "/conversations/patient-crisis/tracker", token=TOKEN
     )
@@ -113,7 +136,8 @@ def test_http_api_requires_the_token(server):
 
 
 @pytest.mark.parametrize(
-    "text", ["", "   ", "a" * 50_000, "\x00\x01 binary \xff", "<script>alert(1)</script>"]
+    "text",
+    ["", "   ", "a" * 50_000, "\x00\x01 binary \xff", "<script>alert(1)</script>"],
 )
 def test_odd_messages_get_a_clear_answer(server, text):
     texts = say(server, "patient-odd", text)

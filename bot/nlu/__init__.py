@@ -1,0 +1,1 @@
+"""NLU: custom Rasa components, the spaCy pipeline builder, evaluation."""

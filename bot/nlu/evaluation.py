@@ -121,6 +121,6 @@ class Scores:
 def score(examples: Iterable[Tuple[str, str]], predictions: Iterable[str]) -> Scores:
     """Scores predictions against labels, pairwise."""
     scores = Scores()
-    for (text, label), prediction in zip(examples, predictions):
+    for (text, label), prediction in zip(examples, predictions, strict=True):
         scores.add(text, label, prediction)
     return scores

@@ -20,7 +20,9 @@ def ranking(*pairs):
     }
 
 
-async def test_session_start_sends_the_notice_and_listens(dispatcher, tracker_factory, domain):
+async def test_session_start_sends_the_notice_and_listens(
+    dispatcher, tracker_factory, domain
+):
     tracker = tracker_factory(slots={"crisis_flagged": True})
     events = await ActionSessionStart().run(dispatcher, tracker, domain)
     assert events[0] == SessionStarted()
@@ -34,7 +36,9 @@ async def test_notice_says_automated_not_medical_advice_and_911(domain):
     assert "automated" in text and "medical advice" in text and "911" in text
 
 
-async def test_crisis_response_gives_guidance_and_flags(dispatcher, tracker_factory, domain):
+async def test_crisis_response_gives_guidance_and_flags(
+    dispatcher, tracker_factory, domain
+):
     events = await ActionCrisisResponse().run(
         dispatcher, tracker_factory(intent="crisis"), domain
     )
@@ -47,8 +51,15 @@ async def test_crisis_response_gives_guidance_and_flags(dispatcher, tracker_fact
 @pytest.mark.parametrize(
     "selector, expected",
     [
-        (ranking(("is_it_safe", 0.4), ("side_effects", 0.35), ("onset_speed", 0.1), ("administration", 0.08)),
-         ["is_it_safe", "side_effects", "onset_speed"]),
+        (
+            ranking(
+                ("is_it_safe", 0.4),
+                ("side_effects", 0.35),
+                ("onset_speed", 0.1),
+                ("administration", 0.08),
+            ),
+            ["is_it_safe", "side_effects", "onset_speed"],
+        ),
         (ranking(("is_it_safe", 0.6), ("side_effects", 0.01)), ["is_it_safe"]),
         (ranking(("not_a_catalog_key", 0.9), ("side_effects", 0.2)), ["side_effects"]),
         ({}, []),
@@ -58,7 +69,9 @@ def test_suggested_keys(selector, expected):
     assert suggested_keys({"response_selector": selector}) == expected
 
 
-async def test_clarify_offers_topics_with_readable_titles(dispatcher, tracker_factory, domain):
+async def test_clarify_offers_topics_with_readable_titles(
+    dispatcher, tracker_factory, domain
+):
     tracker = tracker_factory(
         intent="nlu_fallback",
         text="is it risky",
@@ -70,12 +83,23 @@ async def test_clarify_offers_topics_with_readable_titles(dispatcher, tracker_fa
     assert "Did you mean" in message["text"]
     titles = [b["title"] for b in message["buttons"]]
     payloads = [b["payload"] for b in message["buttons"]]
-    assert titles == [TOPICS["is_it_safe"].title, TOPICS["side_effects"].title, "Something else"]
-    assert payloads[:2] == [TOPICS["is_it_safe"].question, TOPICS["side_effects"].question]
-    assert not any(p.startswith("/") for p in payloads), "no intent codes leak to patients"
+    assert titles == [
+        TOPICS["is_it_safe"].title,
+        TOPICS["side_effects"].title,
+        "Something else",
+    ]
+    assert payloads[:2] == [
+        TOPICS["is_it_safe"].question,
+        TOPICS["side_effects"].question,
+    ]
+    assert not any(p.startswith("/") for p in payloads), (
+        "no intent codes leak to patients"
+    )
 
 
-async def test_second_unclear_message_offers_a_person(dispatcher, tracker_factory, domain):
+async def test_second_unclear_message_offers_a_person(
+    dispatcher, tracker_factory, domain
+):
     events = [
         {"event": "user", "text": "hmm"},
         {"event": "action", "name": "action_clarify"},
@@ -91,7 +115,10 @@ async def test_second_unclear_message_offers_a_person(dispatcher, tracker_factor
     await ActionClarify().run(dispatcher, tracker, domain)
     (message,) = dispatcher.messages
     assert "person" in message["text"]
-    assert [b["title"] for b in message["buttons"]] == ["Talk to a person", "Contact me"]
+    assert [b["title"] for b in message["buttons"]] == [
+        "Talk to a person",
+        "Contact me",
+    ]
 
 
 async def test_unclear_after_an_answer_asks_again(dispatcher, tracker_factory, domain):
@@ -104,7 +131,9 @@ async def test_unclear_after_an_answer_asks_again(dispatcher, tracker_factory, d
         {"event": "user", "text": "and what about it"},
     ]
     tracker = tracker_factory(
-        intent="nlu_fallback", response_selector=ranking(("side_effects", 0.3)), events=events
+        intent="nlu_fallback",
+        response_selector=ranking(("side_effects", 0.3)),
+        events=events,
     )
     await ActionClarify().run(dispatcher, tracker, domain)
     assert "Did you mean" in dispatcher.messages[0]["text"]

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from pathlib import Path
 
 import pytest
 import yaml
@@ -27,7 +26,9 @@ SHARED_CATALOG = ROOT.parent / "shared" / "faq-catalog.yml"
 def test_catalog_copy_matches_shared_when_present():
     if not SHARED_CATALOG.exists():
         pytest.skip("no ../shared beside this clone: the project's own copy rules")
-    assert (ROOT / "catalog" / "faq-catalog.yml").read_text() == SHARED_CATALOG.read_text()
+    assert (
+        ROOT / "catalog" / "faq-catalog.yml"
+    ).read_text() == SHARED_CATALOG.read_text()
 
 
 @pytest.mark.parametrize("key", FAQ_KEYS)
@@ -50,7 +51,7 @@ def test_no_example_has_two_labels():
     labels = {}
     for text, label in TRAINING:
         labels.setdefault(text.lower(), set()).add(label)
-    assert {t: l for t, l in labels.items() if len(l) > 1} == {}
+    assert {t: ls for t, ls in labels.items() if len(ls) > 1} == {}
 
 
 def test_heldout_messages_are_not_training_data():
@@ -88,7 +89,10 @@ def test_every_key_has_a_button_title_whose_question_is_its_training_example(key
 
 def test_answers_never_name_prices_or_times_the_source_lacks():
     for (variant,) in RESPONSES.values():
-        assert not re.search(r"\$\d|\bdollars?\b|\binsurance covers\b|\bopen (from|at)\b", variant["text"])
+        assert not re.search(
+            r"\$\d|\bdollars?\b|\binsurance covers\b|\bopen (from|at)\b",
+            variant["text"],
+        )
 
 
 def test_project_stands_alone_without_shared():

@@ -9,19 +9,30 @@ from bot.nlu.components import AnswerGate, InputGuard, SafetyRouter
 def message(text, intent, confidence, faq=None):
     msg = Message(data={"text": text})
     msg.set("intent", {"name": intent, "confidence": confidence}, add_to_output=True)
-    msg.set("intent_ranking", [{"name": intent, "confidence": confidence}], add_to_output=True)
+    msg.set(
+        "intent_ranking",
+        [{"name": intent, "confidence": confidence}],
+        add_to_output=True,
+    )
     if faq:
         msg.set(
             "response_selector",
-            {"faq": {"ranking": [
-                {"intent_response_key": f"faq/{k}", "confidence": c} for k, c in faq
-            ]}},
+            {
+                "faq": {
+                    "ranking": [
+                        {"intent_response_key": f"faq/{k}", "confidence": c}
+                        for k, c in faq
+                    ]
+                }
+            },
             add_to_output=True,
         )
     return msg
 
 
-GATE = AnswerGate({**AnswerGate.get_default_config()})
+# Explicit thresholds: these tests check the gate's logic, not the tuned values.
+THRESHOLDS = {"intent_threshold": 0.5, "answer_threshold": 0.5}
+GATE = AnswerGate({**THRESHOLDS, "answer_ambiguity_threshold": 0.1})
 
 
 @pytest.mark.parametrize(
@@ -43,8 +54,13 @@ def test_answer_gate(intent, confidence, faq, expected):
 
 
 def test_answer_gate_keeps_the_faq_ranking_for_suggestions():
-    (msg,) = GATE.process([message("x", "faq", 0.9, [("is_it_safe", 0.4), ("side_effects", 0.3)])])
-    assert msg.get("response_selector")["faq"]["ranking"][0]["intent_response_key"] == "faq/is_it_safe"
+    (msg,) = GATE.process(
+        [message("x", "faq", 0.9, [("is_it_safe", 0.4), ("side_effects", 0.3)])]
+    )
+    assert (
+        msg.get("response_selector")["faq"]["ranking"][0]["intent_response_key"]
+        == "faq/is_it_safe"
+    )
     assert msg.get("routing") == {"gate": "low_answer_confidence"}
 
 
@@ -64,7 +80,9 @@ def test_safety_router_overrides_the_model(text, model_intent, expected):
 
 
 def test_safety_router_keeps_a_crisis_the_model_found():
-    (msg,) = SafetyRouter({}).process([message("can I take it with my meds", "crisis", 0.9)])
+    (msg,) = SafetyRouter({}).process(
+        [message("can I take it with my meds", "crisis", 0.9)]
+    )
     assert msg.get("intent")["name"] == "crisis"
 
 

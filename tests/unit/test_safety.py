@@ -50,6 +50,7 @@ MEDICAL = [
     "should I stop my oxycodone before starting",
     "I have high blood pressure, is it safe for me",
     "can i drive home after my infusion",
+    "how much ketamine would i need for my weight",
 ]
 NOT_MEDICAL = [
     "how is ketamine given",
@@ -85,7 +86,10 @@ def test_general_questions_are_not_medical_advice(text):
 
 
 def test_crisis_wins_over_medical_advice():
-    assert safety.route("I took all my gabapentin at once, what dose is too much").intent == safety.CRISIS
+    assert (
+        safety.route("I took all my gabapentin at once, what dose is too much").intent
+        == safety.CRISIS
+    )
 
 
 @pytest.mark.parametrize(

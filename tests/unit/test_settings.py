@@ -8,15 +8,21 @@ from bot.settings import SettingsError, load_settings
 def test_local_defaults(tmp_path):
     settings = load_settings({})
     assert settings.is_local
-    assert settings.database_url.startswith("sqlite:///") and settings.database_url.endswith("var/rasa.db")
+    assert settings.database_url.startswith(
+        "sqlite:///"
+    ) and settings.database_url.endswith("var/rasa.db")
     assert settings.rasa_port == 5005 and settings.action_port == 5055
     assert settings.action_server_url == "http://127.0.0.1:5055/webhook"
     assert len(settings.rasa_api_token) >= 24
-    assert load_settings({}).rasa_api_token == settings.rasa_api_token, "stable per checkout"
+    assert load_settings({}).rasa_api_token == settings.rasa_api_token, (
+        "stable per checkout"
+    )
 
 
 def test_child_environment_carries_what_endpoints_yml_needs():
-    env = load_settings({"DATABASE_URL": "postgresql://u:p@127.0.0.1/db"}).child_environment()
+    env = load_settings(
+        {"DATABASE_URL": "postgresql://u:p@127.0.0.1/db"}
+    ).child_environment()
     assert env["DATABASE_URL"] == "postgresql://u:p@127.0.0.1/db"
     assert env["ACTION_SERVER_URL"].endswith("/webhook")
     assert env["RASA_TELEMETRY_ENABLED"] == "false"
