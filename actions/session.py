@@ -3,8 +3,16 @@
 from typing import Any, Dict, List
 
 from rasa_sdk import Action, Tracker
-from rasa_sdk.events import ActionExecuted, EventType, SessionStarted, SlotSet
+from rasa_sdk.events import (
+    ActionExecuted,
+    ConversationPaused,
+    EventType,
+    SessionStarted,
+    SlotSet,
+)
 from rasa_sdk.executor import CollectingDispatcher
+
+from actions import store
 
 
 class ActionSessionStart(Action):
@@ -24,14 +32,38 @@ class ActionSessionStart(Action):
         tracker: Tracker,
         domain: Dict[str, Any],
     ) -> List[EventType]:
-        """Carries slots over, sends the notice, then listens."""
+        """Carries slots over, sends the notice (or stays paused), then listens."""
         carried = [
             SlotSet(name, value)
             for name, value in tracker.current_slot_values().items()
             if value is not None and name in _CARRIED_SLOTS
         ]
+        if await _held_by_staff(tracker):
+            # A new session resets Rasa's pause; staff still hold this conversation.
+            return [SessionStarted(), *carried, ConversationPaused()]
         dispatcher.utter_message(response="utter_notice")
         return [SessionStarted(), *carried, ActionExecuted("action_listen")]
+
+
+async def _held_by_staff(tracker: Tracker) -> bool:
+    """True when a paused conversation has a handoff staff have not closed."""
+    from bot.db.repository import latest_active_handoff
+
+    if not tracker.is_paused() and not _was_paused(tracker):
+        return False
+    try:
+        handoff = await store.run(latest_active_handoff, tracker.sender_id)
+    except store.StoreError:
+        return True  # cannot tell: staying silent beats talking over staff
+    return handoff is not None
+
+
+def _was_paused(tracker: Tracker) -> bool:
+    """True when the last pause/resume event of the conversation is a pause."""
+    for event in reversed(tracker.events):
+        if event.get("event") in ("pause", "resume"):
+            return event.get("event") == "pause"
+    return False
 
 
 # Slots that describe the patient rather than one exchange survive a new session:

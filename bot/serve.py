@@ -89,6 +89,17 @@ def main() -> int:
     except SettingsError as error:
         print(f"Configuration error: {error}", file=sys.stderr)
         return 2
+    try:
+        from bot.db.migrate import upgrade
+
+        upgrade(settings.database_url)
+    except Exception as error:  # noqa: BLE001 - report any failure in plain words
+        print(
+            f"Cannot prepare the database ({type(error).__name__}). Is DATABASE_URL "
+            "right and the server reachable?",
+            file=sys.stderr,
+        )
+        return 2
     env = settings.child_environment()
     processes: Dict[str, subprocess.Popen] = {}
 

@@ -16,7 +16,7 @@ import secrets
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Mapping
+from typing import Mapping, Optional
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 VAR_DIR = PROJECT_ROOT / "var"
@@ -39,6 +39,15 @@ class Settings:
     rasa_port: int
     action_port: int
     action_server_url: str
+    clinic_hours: str = "Mon-Fri 09:00-17:00"
+    clinic_timezone: str = "America/New_York"
+    staff_notify_url: Optional[str] = None
+
+    def hours(self):
+        """The clinic hours as a `bot.clinic_hours.ClinicHours`."""
+        from bot.clinic_hours import ClinicHours
+
+        return ClinicHours.parse(self.clinic_hours, self.clinic_timezone)
 
     @property
     def is_local(self) -> bool:
@@ -52,6 +61,8 @@ class Settings:
             "APP_ENV": self.app_env,
             "DATABASE_URL": self.database_url,
             "ACTION_SERVER_URL": self.action_server_url,
+            "CLINIC_HOURS": self.clinic_hours,
+            "CLINIC_TIMEZONE": self.clinic_timezone,
             "RASA_TELEMETRY_ENABLED": "false",
             "TF_CPP_MIN_LOG_LEVEL": os.environ.get("TF_CPP_MIN_LOG_LEVEL", "2"),
         }
@@ -124,7 +135,27 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         action_server_url=env.get(
             "ACTION_SERVER_URL", f"http://127.0.0.1:{action_port}/webhook"
         ),
+        **_clinic(env),
     )
+
+
+def _clinic(env: Mapping[str, str]) -> dict:
+    from bot.clinic_hours import ClinicHours, ClinicHoursError
+
+    hours = env.get("CLINIC_HOURS", "Mon-Fri 09:00-17:00")
+    timezone = env.get("CLINIC_TIMEZONE", "America/New_York")
+    try:
+        ClinicHours.parse(hours, timezone)
+    except ClinicHoursError as error:
+        raise SettingsError(str(error)) from None
+    notify = env.get("STAFF_NOTIFY_URL") or None
+    if notify and not notify.startswith(("http://", "https://")):
+        raise SettingsError("STAFF_NOTIFY_URL must be an http(s) URL")
+    return {
+        "clinic_hours": hours,
+        "clinic_timezone": timezone,
+        "staff_notify_url": notify,
+    }
 
 
 @lru_cache(maxsize=1)

@@ -163,3 +163,19 @@ def postgres_url() -> str:
             f"PostgreSQL not reachable at {POSTGRES_URL} (set TEST_POSTGRES_URL)"
         )
     return POSTGRES_URL
+
+
+@pytest.fixture
+def clinic_db(tmp_path, monkeypatch):
+    """A migrated SQLite database that the actions use through DATABASE_URL."""
+    from bot.db import engine as db_engine
+    from bot.db.migrate import upgrade
+    from bot.settings import get_settings
+
+    url = f"sqlite:///{tmp_path / 'clinic.db'}"
+    monkeypatch.setenv("DATABASE_URL", url)
+    get_settings.cache_clear()
+    upgrade(url)
+    yield url
+    db_engine.dispose_engines()
+    get_settings.cache_clear()

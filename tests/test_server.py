@@ -4,16 +4,14 @@ from __future__ import annotations
 
 import json
 import sqlite3
-import subprocess
 import urllib.error
 import urllib.request
 
 import pytest
 import yaml
 
-from bot.serve import commands
-from bot.settings import load_settings
-from tests.conftest import ROOT, free_port, wait_for_http
+from tests.conftest import ROOT
+from tests.servers import run_servers
 
 pytestmark = [pytest.mark.model, pytest.mark.server]
 
@@ -29,43 +27,8 @@ NOTICE = yaml.safe_load((ROOT / "domain.yml").read_text())["responses"]["utter_n
 @pytest.fixture(scope="module")
 def server(trained_model, tmp_path_factory):
     tmp = tmp_path_factory.mktemp("server")
-    action_port, rasa_port = free_port(), free_port()
-    settings = load_settings(
-        {
-            "DATABASE_URL": f"sqlite:///{tmp / 'rasa.db'}",
-            "RASA_API_TOKEN": TOKEN,
-            "ACTION_PORT": str(action_port),
-            "RASA_PORT": str(rasa_port),
-        }
-    )
-    env = settings.child_environment()
-    logs = {
-        name: open(tmp / f"{name.replace(' ', '_')}.log", "w")
-        for name in ("action server", "rasa server")
-    }
-    processes = {
-        name: subprocess.Popen(
-            cmd, cwd=ROOT, env=env, stdout=logs[name], stderr=subprocess.STDOUT
-        )
-        for name, cmd in commands(settings, trained_model).items()
-    }
-    base = f"http://127.0.0.1:{rasa_port}"
-    try:
-        wait_for_http(
-            f"http://127.0.0.1:{action_port}/health", 60, processes["action server"]
-        )
-        wait_for_http(base + "/", 240, processes["rasa server"])
-        yield {"base": base, "db": tmp / "rasa.db", "logs": tmp}
-    finally:
-        for process in processes.values():
-            process.terminate()
-        for process in processes.values():
-            try:
-                process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                process.kill()
-        for log in logs.values():
-            log.close()
+    with run_servers(trained_model, tmp, {"RASA_API_TOKEN": TOKEN}) as servers:
+        yield {"base": servers.base_url, "db": servers.db_path, "logs": servers.log_dir}
 
 
 def request(url, body=None, token=None, raw=None, method=None):

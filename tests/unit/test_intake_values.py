@@ -1,0 +1,99 @@
+"""What the intake form accepts, and what it says when it cannot."""
+
+import pytest
+
+from actions.intake_values import (
+    NO_EMAIL,
+    InvalidValue,
+    clean_text,
+    correction_target,
+    mask_phone,
+    normalize_email,
+    normalize_phone,
+    strip_correction,
+)
+
+
+@pytest.mark.parametrize(
+    "raw, expected",
+    [
+        ("(555) 234-5678", "+15552345678"),
+        ("555.234.5678", "+15552345678"),
+        ("1 555 234 5678", "+15552345678"),
+        ("+1 (555) 234-5678", "+15552345678"),
+        ("+44 20 7946 0958", "+442079460958"),
+        ("0044 20 7946 0958", "+442079460958"),
+        ("my number is 555 234 5678", "+15552345678"),
+    ],
+)
+def test_phone_is_normalised_to_e164(raw, expected):
+    assert normalize_phone(raw) == expected
+
+
+@pytest.mark.parametrize(
+    "raw, message",
+    [
+        ("555-1234", "looks short"),
+        ("12345678901234", "too long"),
+        ("call me", "doesn't look like a phone number"),
+        ("055 234 5678", "valid US number"),
+        ("+12", "international"),
+        ("", "doesn't look like a phone number"),
+    ],
+)
+def test_bad_phone_gets_a_reprompt_that_says_what_is_wrong(raw, message):
+    with pytest.raises(InvalidValue, match=message):
+        normalize_phone(raw)
+
+
+@pytest.mark.parametrize(
+    "raw, expected",
+    [
+        ("Ana@Example.COM", "Ana@example.com"),
+        ("my email is a.b+c@mail.co.uk.", "a.b+c@mail.co.uk"),
+        ("skip", NO_EMAIL),
+        ("no", NO_EMAIL),
+        ("I don't have one", NO_EMAIL),
+    ],
+)
+def test_email(raw, expected):
+    assert normalize_email(raw) == expected
+
+
+@pytest.mark.parametrize(
+    "raw", ["foo@bar", "not an email", "a@b..com", "<script>@x.com"]
+)
+def test_bad_email(raw):
+    with pytest.raises(InvalidValue, match="doesn't look right"):
+        normalize_email(raw)
+
+
+def test_clean_text_folds_space_and_drops_control_characters():
+    assert clean_text("  Ana\x00 \n Lopez \ud800 ", 200, "your name") == "Ana Lopez"
+
+
+def test_clean_text_refuses_empty_and_too_long():
+    with pytest.raises(InvalidValue, match="didn't get"):
+        clean_text(" \x00 ", 200, "your name")
+    with pytest.raises(InvalidValue, match="under 10 characters"):
+        clean_text("x" * 11, 10, "your name")
+
+
+@pytest.mark.parametrize(
+    "text, target, value",
+    [
+        ("actually my number is 555 234 5678", "phone", "555 234 5678"),
+        ("sorry, my email is ana@x.org", "email", "ana@x.org"),
+        ("wait, my name is Ana Lopez", "full_name", "Ana Lopez"),
+        ("weekday mornings", None, None),
+        ("Ana Lopez", None, None),
+    ],
+)
+def test_corrections(text, target, value):
+    assert correction_target(text) == target
+    if value:
+        assert strip_correction(text) == value
+
+
+def test_mask_phone_shows_only_the_last_four_digits():
+    assert mask_phone("+15552345678") == "+1 ***-***-5678"
