@@ -26,15 +26,16 @@ def bot(trained_model, tmp_path_factory):
     upgrade(url)
     env = {"DATABASE_URL": url, "CLINIC_HOURS": "Mon-Sun 00:00-23:59"}
     with run_servers(trained_model, tmp, extra_env=env) as servers:
-        yield Bot(servers.base_url, url)
+        yield Bot(servers.base_url, url, servers.log_dir)
 
 
 class Bot:
     """A patient's side of the REST channel, plus a look into the database."""
 
-    def __init__(self, base_url: str, database_url: str) -> None:
+    def __init__(self, base_url: str, database_url: str, log_dir) -> None:
         self.base_url = base_url
         self.engine = create_engine(database_url)
+        self.log_dir = log_dir
 
     def say(self, sender: str, message: str) -> str:
         body = json.dumps({"sender": sender, "message": message}).encode()
@@ -49,9 +50,14 @@ class Bot:
 
     def rows(self, table: str, sender: str):
         with self.engine.connect() as connection:
-            return connection.execute(
-                text(f"select * from {table} where conversation_id = :c"), {"c": sender}
-            ).mappings().all()
+            return (
+                connection.execute(
+                    text(f"select * from {table} where conversation_id = :c"),
+                    {"c": sender},
+                )
+                .mappings()
+                .all()
+            )
 
 
 def test_full_form_with_invalid_values_an_faq_detour_and_a_correction(bot):
@@ -107,3 +113,45 @@ def test_request_human_opens_a_handoff_and_the_bot_goes_quiet(bot):
     assert (handoff["reason"], handoff["status"]) == ("logistics", "open")
     assert "how much does it cost?" in handoff["summary"]
     assert bot.say(p, "hello? is anyone there") == ""  # paused until staff resume
+
+
+def fill_form(bot, p):
+    """A patient completes the form the short way."""
+    bot.say(p, "please have the clinic contact me")
+    bot.say(p, "Jo Park")
+    bot.say(p, "555 234 9876")
+    bot.say(p, "jo@example.org")
+    bot.say(p, "shooting pain in my left leg")
+    bot.say(p, "after 5pm")
+    bot.say(p, "yes")
+    return bot.say(p, "yes")
+
+
+def test_phone_numbers_and_emails_stay_out_of_the_logs(bot, tmp_path_factory):
+    p = "patient-intake-logs"
+    assert "Thank you, Jo" in fill_form(bot, p)
+    assert len(bot.rows("intake_requests", p)) == 1
+    for log in bot.log_dir.glob("*.log"):
+        content = log.read_text(errors="replace")
+        for secret in ("2349876", "234 9876", "jo@example.org", "shooting pain"):
+            assert secret not in content, f"{secret!r} found in {log.name}"
+
+
+@pytest.mark.postgres
+def test_the_same_form_on_postgresql(trained_model, tmp_path_factory, postgres_url):
+    import uuid
+
+    upgrade(postgres_url)
+    tmp = tmp_path_factory.mktemp("intake-pg")
+    env = {"DATABASE_URL": postgres_url, "CLINIC_HOURS": "Mon-Sun 00:00-23:59"}
+    with run_servers(trained_model, tmp, extra_env=env) as servers:
+        pg_bot = Bot(servers.base_url, postgres_url, servers.log_dir)
+        p = f"patient-pg-{uuid.uuid4().hex[:8]}"
+        assert "Thank you, Jo" in fill_form(pg_bot, p)
+        (row,) = pg_bot.rows("intake_requests", p)
+        assert (row["phone_e164"], row["email"]) == ("+15552349876", "jo@example.org")
+        with pg_bot.engine.connect() as connection:
+            events = connection.execute(
+                text("select count(*) from events where sender_id = :s"), {"s": p}
+            ).scalar()
+        assert events > 10  # Rasa's tracker store wrote to the same database
