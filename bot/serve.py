@@ -106,7 +106,9 @@ def main() -> int:
     def on_signal(signum, frame):  # noqa: ARG001
         raise KeyboardInterrupt
 
+    # Both explicitly: a launcher started in the background inherits an ignored SIGINT.
     signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
     try:
         for name, command in commands(settings).items():
             processes[name] = subprocess.Popen(command, cwd=PROJECT_ROOT, env=env)
