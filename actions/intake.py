@@ -129,6 +129,21 @@ class ValidateIntakeForm(FormValidationAction):
             return {"full_name": None}
         return {"full_name": name}
 
+    def _checked(
+        self, slot: str, normalize, value: Any, dispatcher, tracker: Tracker
+    ) -> Dict[Text, Any]:
+        """`normalize(value)` for `slot`, or None with the reprompt it raised.
+
+        A message that corrects another answer is not taken for this one.
+        """
+        if not self._not_a_correction(tracker, slot):
+            return {slot: None}
+        try:
+            return {slot: normalize(value)}
+        except InvalidValue as error:
+            dispatcher.utter_message(text=str(error))
+            return {slot: None}
+
     def validate_phone(
         self, value: Any, dispatcher, tracker: Tracker, domain: DomainDict
     ) -> Dict[Text, Any]:
@@ -136,13 +151,7 @@ class ValidateIntakeForm(FormValidationAction):
         sender = sms_sender_phone(tracker)
         if sender and _intent(tracker) == "affirm":
             return {"phone": sender}
-        if not self._not_a_correction(tracker, "phone"):
-            return {"phone": None}
-        try:
-            return {"phone": normalize_phone(value)}
-        except InvalidValue as error:
-            dispatcher.utter_message(text=str(error))
-            return {"phone": None}
+        return self._checked("phone", normalize_phone, value, dispatcher, tracker)
 
     def validate_email(
         self, value: Any, dispatcher, tracker: Tracker, domain: DomainDict
@@ -150,37 +159,27 @@ class ValidateIntakeForm(FormValidationAction):
         """An email address, or "none" when the patient skips it."""
         if _intent(tracker) == "deny" and tracker.get_slot("requested_slot") == "email":
             return {"email": NO_EMAIL}
-        if not self._not_a_correction(tracker, "email"):
-            return {"email": None}
-        try:
-            return {"email": normalize_email(value)}
-        except InvalidValue as error:
-            dispatcher.utter_message(text=str(error))
-            return {"email": None}
+        return self._checked("email", normalize_email, value, dispatcher, tracker)
 
     def validate_condition(
         self, value: Any, dispatcher, tracker: Tracker, domain: DomainDict
     ) -> Dict[Text, Any]:
         """The patient's own words about their pain, up to 2,000 characters."""
-        if not self._not_a_correction(tracker, "condition"):
-            return {"condition": None}
-        try:
-            return {"condition": clean_text(value, MAX_CONDITION, "that")}
-        except InvalidValue as error:
-            dispatcher.utter_message(text=str(error))
-            return {"condition": None}
+
+        def normalize(text: Any) -> str:
+            return clean_text(text, MAX_CONDITION, "that")
+
+        return self._checked("condition", normalize, value, dispatcher, tracker)
 
     def validate_best_time(
         self, value: Any, dispatcher, tracker: Tracker, domain: DomainDict
     ) -> Dict[Text, Any]:
         """When to call, in the patient's words."""
-        if not self._not_a_correction(tracker, "best_time"):
-            return {"best_time": None}
-        try:
-            return {"best_time": clean_text(value, MAX_BEST_TIME, "the best time")}
-        except InvalidValue as error:
-            dispatcher.utter_message(text=str(error))
-            return {"best_time": None}
+
+        def normalize(text: Any) -> str:
+            return clean_text(text, MAX_BEST_TIME, "the best time")
+
+        return self._checked("best_time", normalize, value, dispatcher, tracker)
 
     def validate_consent(
         self, value: Any, dispatcher, tracker: Tracker, domain: DomainDict
