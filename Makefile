@@ -58,7 +58,8 @@ bench: install ## NLU benchmark: accuracy vs a TF-IDF baseline, speed, memory
 	$(PY) benchmarks/nlu_bench.py $(BENCH_ARGS)
 
 lock: ## Rewrite requirements.lock from the current .venv
-	$(PY) -m pip freeze --exclude-editable | grep -v '^-e' > requirements.lock
+	{ head -n 2 requirements.lock; $(PY) -m pip freeze --exclude-editable | grep -v '^-e'; } > requirements.lock.new
+	mv requirements.lock.new requirements.lock
 
 clean: ## Remove trained models and test output (keeps .venv and the database)
 	rm -rf var/models var/test-results var/spacy
