@@ -49,8 +49,9 @@ def commands(settings: Settings, model: Path = MODELS_DIR) -> Dict[str, List[str
             "--port",
             str(settings.rasa_port),
             "--enable-api",
-            "--auth-token",
-            settings.rasa_api_token,
+            # "=" form: a random token may start with "-", which argparse would
+            # take for an option.
+            f"--auth-token={settings.rasa_api_token}",
         ],
     }
 

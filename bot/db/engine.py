@@ -32,7 +32,9 @@ available to code as `exc.orig.diag`).
 from __future__ import annotations
 
 import logging
+import sqlite3
 import threading
+import time
 from contextlib import contextmanager
 from typing import Any, Iterator
 
@@ -63,11 +65,28 @@ def _on_sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
         cursor.execute("PRAGMA foreign_keys = ON")
         mode = cursor.execute("PRAGMA journal_mode").fetchone()[0]
         if mode.lower() not in ("wal", "memory"):
-            mode = cursor.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+            mode = _switch_to_wal(cursor)
             if mode.lower() != "wal":
                 logger.warning("SQLite refused WAL journal mode (still %s)", mode)
     finally:
         cursor.close()
+
+
+def _switch_to_wal(cursor: Any) -> str:
+    """Switches a new database file to WAL, waiting out a concurrent first writer.
+
+    Changing the journal mode needs an exclusive lock and does not honour
+    busy_timeout: when two processes open a fresh file at once, one of them is told
+    "database is locked" at once, so retry within the same time budget.
+    """
+    deadline = time.monotonic() + SQLITE_BUSY_TIMEOUT_MS / 1000
+    while True:
+        try:
+            return cursor.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+        except sqlite3.OperationalError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
 
 
 def _on_sqlite_begin(connection: Any) -> None:
