@@ -1,0 +1,1 @@
+"""The website chat widget: its script and styles, and the demo clinic page (:8000)."""

@@ -1,0 +1,316 @@
+/*
+ * MS Pain & Migraine chat widget: one <script> tag on the clinic's site.
+ *
+ *   <script src="https://assistant.example.org/widget.js" defer
+ *           data-server-url="https://assistant.example.org:5005"
+ *           data-title="Questions about ketamine therapy?"></script>
+ *
+ * It talks to Rasa's socket.io channel (bot/channels/socketio.py) and keeps its
+ * session id in localStorage, so a reload or a dropped connection continues the same
+ * conversation; the server sends the history back. Every text is inserted as text
+ * (never as HTML). Served by bot/widget/server.py after the socket.io client, which
+ * it receives as `io`.
+ */
+/* global io */
+(function (script) {
+  "use strict";
+
+  var MAX_CHARS = 1000; // what the assistant reads (bot.nlu.components.InputGuard)
+  var TYPING_TIMEOUT_MS = 20000;
+  var STORAGE_KEY = "msp-chat-session";
+  var OPEN_KEY = "msp-chat-open";
+
+  var serverUrl = (script.getAttribute("data-server-url") || "").replace(/\/$/, "");
+  var title = script.getAttribute("data-title") || "Questions? Chat with us";
+  var assetBase = script.src.replace(/[^/]*$/, "");
+
+  var socket = null;
+  var sessionId = null;
+  var typingTimer = null;
+  var greeted = false;
+  var ui = {};
+
+  function el(tag, attrs, text) {
+    var node = document.createElement(tag);
+    Object.keys(attrs || {}).forEach(function (name) {
+      node.setAttribute(name, attrs[name]);
+    });
+    if (text) node.textContent = text;
+    return node;
+  }
+
+  function storage(method, key, value) {
+    try {
+      return window.localStorage[method](key, value);
+    } catch (e) {
+      return null; // private mode or storage disabled: the chat still works
+    }
+  }
+
+  // Bot text with links: URLs become links that open in a new tab, safely.
+  function appendText(node, text) {
+    var url = /\bhttps?:\/\/[^\s<>"']+[^\s<>"'.,;:!?)]/g;
+    var last = 0;
+    var match;
+    while ((match = url.exec(text)) !== null) {
+      node.appendChild(document.createTextNode(text.slice(last, match.index)));
+      var link = el("a", {
+        href: match[0],
+        target: "_blank",
+        rel: "noopener noreferrer nofollow",
+      }, match[0]);
+      node.appendChild(link);
+      last = match.index + match[0].length;
+    }
+    node.appendChild(document.createTextNode(text.slice(last)));
+  }
+
+  function build() {
+    var link = el("link", { rel: "stylesheet", href: assetBase + "widget.css" });
+    document.head.appendChild(link);
+
+    var root = el("div", { class: "msp-chat", "data-msp-chat": "" });
+    ui.launcher = el("button", {
+      type: "button",
+      class: "msp-chat__launcher",
+      "aria-expanded": "false",
+      "aria-controls": "msp-chat-panel",
+    }, title);
+    ui.panel = el("section", {
+      id: "msp-chat-panel",
+      class: "msp-chat__panel",
+      "aria-labelledby": "msp-chat-title",
+      hidden: "",
+    });
+
+    var header = el("header", { class: "msp-chat__header" });
+    header.appendChild(el("h2", { id: "msp-chat-title", class: "msp-chat__title" },
+      "MS Pain & Migraine assistant"));
+    ui.restart = el("button", { type: "button", class: "msp-chat__restart" }, "Start over");
+    ui.close = el("button", {
+      type: "button", class: "msp-chat__close", "aria-label": "Close the chat",
+    }, "\u00d7");
+    header.appendChild(ui.restart);
+    header.appendChild(ui.close);
+
+    ui.status = el("p", { class: "msp-chat__status", role: "status" });
+    ui.log = el("div", {
+      class: "msp-chat__log",
+      role: "log",
+      "aria-live": "polite",
+      "aria-label": "Conversation",
+      tabindex: "0",
+    });
+    ui.typing = el("p", { class: "msp-chat__typing", hidden: "" }, "The assistant is typing\u2026");
+
+    ui.form = el("form", { class: "msp-chat__form" });
+    var label = el("label", { for: "msp-chat-input", class: "msp-chat__label" },
+      "Type your question");
+    ui.input = el("textarea", {
+      id: "msp-chat-input",
+      class: "msp-chat__input",
+      rows: "2",
+      "aria-describedby": "msp-chat-note",
+      autocomplete: "off",
+    });
+    ui.note = el("p", { id: "msp-chat-note", class: "msp-chat__note" },
+      "General information only, not medical advice. In an emergency call 911.");
+    ui.send = el("button", { type: "submit", class: "msp-chat__send" }, "Send");
+    ui.form.appendChild(label);
+    ui.form.appendChild(ui.input);
+    ui.form.appendChild(ui.send);
+    ui.form.appendChild(ui.note);
+
+    ui.panel.appendChild(header);
+    ui.panel.appendChild(ui.status);
+    ui.panel.appendChild(ui.log);
+    ui.panel.appendChild(ui.typing);
+    ui.panel.appendChild(ui.form);
+    root.appendChild(ui.panel);
+    root.appendChild(ui.launcher);
+    document.body.appendChild(root);
+
+    ui.launcher.addEventListener("click", function () {
+      setOpen(ui.panel.hidden);
+    });
+    ui.close.addEventListener("click", function () {
+      setOpen(false);
+    });
+    ui.restart.addEventListener("click", restart);
+    ui.panel.addEventListener("keydown", function (event) {
+      if (event.key === "Escape") setOpen(false);
+    });
+    ui.input.addEventListener("input", checkLength);
+    ui.input.addEventListener("keydown", function (event) {
+      if (event.key === "Enter" && !event.shiftKey && !event.isComposing) {
+        event.preventDefault();
+        submit();
+      }
+    });
+    ui.form.addEventListener("submit", function (event) {
+      event.preventDefault();
+      submit();
+    });
+  }
+
+  function setOpen(open) {
+    ui.panel.hidden = !open;
+    ui.launcher.setAttribute("aria-expanded", String(open));
+    storage("setItem", OPEN_KEY, open ? "1" : "0");
+    if (open) {
+      connect();
+      ui.input.focus();
+    } else {
+      ui.launcher.focus();
+    }
+  }
+
+  function checkLength() {
+    var over = ui.input.value.length - MAX_CHARS;
+    if (over > 0) {
+      ui.note.textContent = "Your message is " + over + " characters too long. " +
+        "Please keep it under " + MAX_CHARS + " characters, or send it in parts.";
+      ui.note.classList.add("msp-chat__note--warning");
+      ui.send.disabled = true;
+    } else {
+      ui.note.textContent =
+        "General information only, not medical advice. In an emergency call 911.";
+      ui.note.classList.remove("msp-chat__note--warning");
+      ui.send.disabled = false;
+    }
+  }
+
+  function scrollToEnd() {
+    ui.log.scrollTop = ui.log.scrollHeight;
+  }
+
+  function clearQuickReplies() {
+    var groups = ui.log.querySelectorAll(".msp-chat__replies");
+    Array.prototype.forEach.call(groups, function (group) {
+      group.parentNode.removeChild(group);
+    });
+  }
+
+  function addMessage(sender, text, quickReplies) {
+    var item = el("div", { class: "msp-chat__msg msp-chat__msg--" + sender });
+    item.appendChild(el("span", { class: "msp-chat__who" },
+      sender === "user" ? "You:" : "Assistant:"));
+    var bubble = el("p", { class: "msp-chat__bubble" });
+    if (sender === "bot") appendText(bubble, text || "");
+    else bubble.textContent = text;
+    item.appendChild(bubble);
+    ui.log.appendChild(item);
+    if (quickReplies && quickReplies.length) {
+      var group = el("div", {
+        class: "msp-chat__replies", role: "group", "aria-label": "Suggested replies",
+      });
+      quickReplies.forEach(function (reply) {
+        var button = el("button", { type: "button", class: "msp-chat__reply" },
+          reply.title);
+        button.addEventListener("click", function () {
+          send(reply.payload, reply.title);
+          ui.input.focus();
+        });
+        group.appendChild(button);
+      });
+      ui.log.appendChild(group);
+    }
+    scrollToEnd();
+  }
+
+  function setTyping(on) {
+    clearTimeout(typingTimer);
+    ui.typing.hidden = !on;
+    if (on) {
+      typingTimer = setTimeout(function () { ui.typing.hidden = true; }, TYPING_TIMEOUT_MS);
+    }
+  }
+
+  function setStatus(text) {
+    ui.status.textContent = text;
+    ui.status.classList.toggle("msp-chat__status--visible", Boolean(text));
+  }
+
+  function emitMessage(message) {
+    socket.emit("user_uttered", { message: message, session_id: sessionId });
+  }
+
+  function send(message, shown) {
+    if (!socket || !sessionId) return;
+    clearQuickReplies();
+    addMessage("user", shown || message);
+    setTyping(true);
+    emitMessage(message);
+  }
+
+  function submit() {
+    var text = ui.input.value.trim();
+    if (!text || text.length > MAX_CHARS) return;
+    ui.input.value = "";
+    checkLength();
+    send(text);
+  }
+
+  function restart() {
+    storage("removeItem", STORAGE_KEY);
+    ui.log.textContent = "";
+    greeted = false;
+    if (socket) socket.emit("session_request", { session_id: null });
+    ui.input.focus();
+  }
+
+  function connect() {
+    if (socket) return;
+    socket = io(serverUrl, { path: "/socket.io", transports: ["websocket", "polling"] });
+    socket.on("connect", function () {
+      setStatus("");
+      socket.emit("session_request", { session_id: storage("getItem", STORAGE_KEY) });
+    });
+    socket.on("session_confirm", function (id) {
+      sessionId = id;
+      storage("setItem", STORAGE_KEY, id);
+    });
+    socket.on("history", function (data) {
+      ui.log.textContent = "";
+      (data.messages || []).forEach(function (m) {
+        addMessage(m.sender, m.text, m.quick_replies);
+      });
+      if (!(data.messages || []).length && !greeted) {
+        greeted = true; // a new conversation: the notice and a greeting
+        setTyping(true);
+        emitMessage("/greet");
+      }
+    });
+    socket.on("bot_uttered", function (message) {
+      setTyping(false);
+      if (message && (message.text || (message.quick_replies || []).length)) {
+        addMessage("bot", message.text || "", message.quick_replies);
+      }
+    });
+    socket.on("chat_error", function (problem) {
+      setTyping(false);
+      if (problem && problem.text) addMessage("bot", problem.text);
+    });
+    socket.on("disconnect", function () {
+      setStatus("Reconnecting\u2026 Your conversation is kept.");
+    });
+    socket.on("connect_error", function () {
+      setStatus("Reconnecting\u2026 Your conversation is kept.");
+    });
+  }
+
+  function start() {
+    build();
+    if (storage("getItem", OPEN_KEY) === "1") {
+      ui.panel.hidden = false;
+      ui.launcher.setAttribute("aria-expanded", "true");
+      connect();
+    }
+  }
+
+  if (document.readyState === "loading") {
+    document.addEventListener("DOMContentLoaded", start);
+  } else {
+    start();
+  }
+})(document.currentScript);

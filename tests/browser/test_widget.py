@@ -1,0 +1,247 @@
+"""The website chat widget in a real browser, against the real product.
+
+Headless Debian Chromium (Playwright) opens the demo page served by the widget
+server of `tests.servers.run_servers`, which talks to a real Rasa server (socket.io
+channel with session persistence) and action server. One set of servers for the
+module; each test uses a fresh browser context (its own localStorage: a new
+patient).
+"""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+import yaml
+
+from tests.conftest import ROOT
+from tests.servers import run_servers
+
+pytestmark = [pytest.mark.model, pytest.mark.server, pytest.mark.browser]
+
+AXE = ROOT / "node_modules" / "axe-core" / "axe.min.js"
+RESPONSES = yaml.safe_load((ROOT / "data" / "responses" / "faq.yml").read_text())[
+    "responses"
+]
+TIMEOUT_MS = 30_000
+
+
+def answer_part(key: str, index: int = 0) -> str:
+    """One paragraph of a curated answer (the widget shows one bubble each)."""
+    return RESPONSES[f"utter_faq/{key}"][0]["text"].split("\n\n")[index]
+
+
+@pytest.fixture(scope="module")
+def product(trained_model, tmp_path_factory):
+    with run_servers(trained_model, tmp_path_factory.mktemp("widget")) as servers:
+        yield servers
+
+
+@pytest.fixture
+def page(browser, product):
+    context = browser.new_context(viewport={"width": 1280, "height": 800})
+    context.set_default_timeout(TIMEOUT_MS)
+    page = context.new_page()
+    page.goto(product.widget_url + "/")
+    yield page
+    context.close()
+
+
+def expect():
+    from playwright.sync_api import expect as playwright_expect
+
+    playwright_expect.set_options(timeout=TIMEOUT_MS)
+    return playwright_expect
+
+
+def open_chat(page):
+    page.get_by_role("button", name="Questions? Chat with us").click()
+    log = page.get_by_role("log", name="Conversation")
+    # A new conversation opens with the notice and the greeting's quick replies.
+    expect()(log.get_by_role("button", name="Is it safe?")).to_be_visible()
+    return log
+
+
+def ask(page, text: str) -> None:
+    box = page.get_by_label("Type your question")
+    box.fill(text)
+    box.press("Enter")
+
+
+def bot_bubbles(page):
+    return page.locator(".msp-chat__msg--bot .msp-chat__bubble")
+
+
+def test_demo_page_answers_is_it_safe_with_the_curated_answer(page):
+    log = open_chat(page)
+    expect()(log).to_contain_text("can't give medical advice")  # the notice
+    ask(page, "is it safe?")
+    expect()(log).to_contain_text(answer_part("is_it_safe", 0))
+    expect()(log).to_contain_text(answer_part("is_it_safe", 1))
+    expect()(page.locator(".msp-chat__msg--user").last).to_have_text("You:is it safe?")
+
+
+def test_quick_reply_sends_its_question_and_shows_its_title(page):
+    log = open_chat(page)
+    log.get_by_role("button", name="How fast does it work?").click()
+    expect()(log).to_contain_text(answer_part("onset_speed", 0))
+    expect()(page.locator(".msp-chat__msg--user").last).to_contain_text(
+        "How fast does it work?"
+    )
+    # Answered quick replies go away: no stale buttons.
+    expect()(log.get_by_role("button", name="Is it safe?")).to_have_count(0)
+
+
+def test_reload_keeps_the_session_and_shows_the_history(page):
+    log = open_chat(page)
+    ask(page, "is it safe?")
+    expect()(log).to_contain_text(answer_part("is_it_safe", 2))  # the last part
+    session = page.evaluate("localStorage.getItem('msp-chat-session')")
+    assert re.fullmatch(r"[0-9a-f]{32}", session)
+    before = bot_bubbles(page).count()  # notice, greeting, three answer parts
+    assert before == 5
+
+    page.reload()
+    log = page.get_by_role("log", name="Conversation")
+    expect()(log).to_contain_text(answer_part("is_it_safe", 0))  # panel stays open
+    expect()(log).to_contain_text("is it safe?")
+    expect()(bot_bubbles(page)).to_have_count(before)
+    assert page.evaluate("localStorage.getItem('msp-chat-session')") == session
+    ask(page, "what are the side effects?")  # and the conversation goes on
+    expect()(log).to_contain_text(answer_part("side_effects", 0))
+
+
+def test_dropped_connection_shows_reconnecting_and_resumes(page):
+    sockets = []
+
+    def relay(ws):
+        ws.connect_to_server()
+        sockets.append(ws)
+
+    page.route_web_socket(re.compile(r".*/socket\.io/.*"), relay)
+    page.reload()  # route the widget's socket through the relay
+    log = open_chat(page)
+    session = page.evaluate("localStorage.getItem('msp-chat-session')")
+    sockets[-1].close()
+    status = page.get_by_role("status")
+    expect()(status).to_contain_text("Reconnecting")
+    expect()(status).to_have_text("")  # socket.io reconnects by itself
+    ask(page, "is it safe?")
+    expect()(log).to_contain_text(answer_part("is_it_safe", 0))
+    assert page.evaluate("localStorage.getItem('msp-chat-session')") == session
+
+
+def test_keyboard_only_conversation(page):
+    page.keyboard.press("Tab")  # the demo page has no other focusable element
+    launcher = page.get_by_role("button", name="Questions? Chat with us")
+    expect()(launcher).to_be_focused()
+    page.keyboard.press("Enter")
+    expect()(launcher).to_have_attribute("aria-expanded", "true")
+    box = page.get_by_label("Type your question")
+    expect()(box).to_be_focused()
+    page.keyboard.type("how fast does it work?")
+    page.keyboard.press("Enter")
+    log = page.get_by_role("log", name="Conversation")
+    expect()(log).to_contain_text(answer_part("onset_speed", 0))
+    expect()(box).to_be_focused()
+    page.keyboard.press("Escape")
+    expect()(page.get_by_role("log", name="Conversation")).to_be_hidden()
+    expect()(launcher).to_be_focused()
+
+
+def test_axe_finds_no_serious_or_critical_violations(page):
+    log = open_chat(page)
+    ask(page, "is it safe?")
+    expect()(log).to_contain_text(answer_part("is_it_safe", 0))
+    page.evaluate(AXE.read_text())  # as the test's script: the page's CSP allows none
+    result = page.evaluate(
+        """() => axe.run(document, {runOnly: {type: 'tag', values:
+            ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa', 'wcag22aa']}})"""
+    )
+    serious = [
+        (v["id"], v["help"], [n["target"] for n in v["nodes"]])
+        for v in result["violations"]
+        if v["impact"] in ("serious", "critical")
+    ]
+    assert serious == []
+    assert result["passes"], "axe ran no checks"
+
+
+def test_markup_in_a_message_is_shown_as_text(page):
+    log = open_chat(page)
+    hostile = '<script>window.pwned=1</script><img src=x onerror="window.pwned=2">'
+    ask(page, hostile)
+    expect()(page.locator(".msp-chat__msg--user").last).to_have_text("You:" + hostile)
+    expect()(bot_bubbles(page)).not_to_have_count(0)
+    assert log.locator("img, script").count() == 0
+    assert page.evaluate("window.pwned") is None
+
+
+def test_too_long_message_gets_a_friendly_note_and_is_not_sent(page):
+    open_chat(page)
+    box = page.get_by_label("Type your question")
+    box.fill("a" * 1001)
+    expect()(page.locator("#msp-chat-note")).to_contain_text("1 characters too long")
+    expect()(page.get_by_role("button", name="Send")).to_be_disabled()
+    box.press("Enter")
+    expect()(page.locator(".msp-chat__msg--user")).to_have_count(0)
+    box.fill("a" * 1000)
+    expect()(page.get_by_role("button", name="Send")).to_be_enabled()
+
+
+def test_mobile_layout_fills_a_360px_screen(browser, product):
+    context = browser.new_context(viewport={"width": 360, "height": 640})
+    try:
+        page = context.new_page()
+        page.goto(product.widget_url + "/")
+        open_chat(page)
+        box = page.locator("#msp-chat-panel").bounding_box()
+        assert box["x"] == 0 and box["width"] == 360
+        scroll_width = page.evaluate("document.documentElement.scrollWidth")
+        assert scroll_width <= 360  # no sideways scrolling
+        send = page.get_by_role("button", name="Send").bounding_box()
+        assert send["x"] + send["width"] <= 360
+    finally:
+        context.close()
+
+
+def test_staff_reply_appears_live_with_a_safe_link(page, product):
+    from bot.db.engine import get_engine, session_scope
+    from bot.db.migrate import upgrade
+    from bot.db.repository import open_handoff
+    from bot.handoff import HandoffService
+
+    log = open_chat(page)
+    session = page.evaluate("localStorage.getItem('msp-chat-session')")
+    upgrade(product.database_url)  # the launcher's job; run_servers skips it
+    engine = get_engine(product.database_url)
+    with session_scope(engine) as db:
+        handoff_id = open_handoff(
+            db,
+            conversation_id=session,
+            channel="socketio",
+            reason="requested",
+            summary="asked for a person",
+        ).id
+    service = HandoffService(product.base_url, product.token, engine=engine)
+    service.reply(
+        handoff_id, "Hi, this is Sam from the clinic: https://example.org/visit.", "Sam"
+    )
+    expect()(log).to_contain_text("Hi, this is Sam from the clinic")
+    link = log.get_by_role("link", name="https://example.org/visit")
+    expect()(link).to_have_attribute("target", "_blank")
+    expect()(link).to_have_attribute("rel", "noopener noreferrer nofollow")
+
+
+def test_widget_script_is_one_self_contained_file(product):
+    import urllib.request
+
+    with urllib.request.urlopen(product.widget_url + "/widget.js") as response:
+        script = response.read().decode()
+        assert response.headers["Content-Type"].startswith("application/javascript")
+    assert "msp-chat" in script and "socket.io" in script.lower()
+    with urllib.request.urlopen(product.widget_url + "/") as response:
+        page = response.read().decode()
+        policy = response.headers["Content-Security-Policy"]
+    assert "script-src 'self'" in policy
+    assert not re.search(r"""(src|href)=["']https?://(?!127\.0\.0\.1)""", page)
