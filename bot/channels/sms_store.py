@@ -1,0 +1,205 @@
+"""What the SMS channel keeps in the database: opt-outs and outbound messages.
+
+Every function takes a `Session` (from `bot.db.engine.session_scope`) and leaves
+committing to the caller, like `bot.db.repository`. The channel runs them in a
+worker thread (`asyncio.to_thread`), so the server's event loop never waits on
+the database.
+
+- `sms_opt_outs`: one row per number that ever sent STOP; START sets it back.
+- `sms_messages`: one row per outbound SMS body, from `queued` to `sent`, `failed`
+  (after the retries, with Twilio's error code) or `blocked` (the number opted
+  out). The body is kept only until Twilio accepts the message; the options it
+  offered (`buttons`) are kept so a later reply "1" can pick one.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any, Dict, List, Optional, Sequence
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from bot.db.models import SMS_MESSAGE_MAX_LENGTHS, SmsMessage, SmsOptOut
+
+logger = logging.getLogger(__name__)
+
+# Statuses of a message the patient may have seen (and so may answer).
+_OFFERED_STATUSES = ("queued", "sent")
+
+
+def _opt_out_row(session: Session, phone_e164: str) -> Optional[SmsOptOut]:
+    return session.execute(
+        select(SmsOptOut).where(SmsOptOut.phone_e164 == phone_e164)
+    ).scalar_one_or_none()
+
+
+def is_opted_out(session: Session, phone_e164: str) -> bool:
+    """True when the number sent STOP (or a synonym) and not START since."""
+    row = _opt_out_row(session, phone_e164)
+    return bool(row and row.opted_out)
+
+
+def set_opted_out(
+    session: Session, phone_e164: str, opted_out: bool, keyword: str
+) -> SmsOptOut:
+    """Records a number's opt-out (STOP) or opt-in (START).
+
+    Safe when two processes record the same number at once: the loser's insert
+    hits the unique constraint inside a SAVEPOINT and updates the winner's row.
+
+    Args:
+        session: an open session; the caller commits.
+        phone_e164: the patient's number, e.g. "+15551234567".
+        opted_out: True for STOP, False for START.
+        keyword: the keyword as received, upper case (e.g. "STOP", "UNSTOP").
+
+    Returns:
+        The number's row.
+
+    Raises:
+        InvalidValueError: the number is not E.164 or the keyword too long.
+    """
+    row = _opt_out_row(session, phone_e164)
+    if row is None:
+        row = SmsOptOut(phone_e164=phone_e164, opted_out=opted_out, keyword=keyword)
+        try:
+            with session.begin_nested():
+                session.add(row)
+            return row
+        except IntegrityError:
+            row = _opt_out_row(session, phone_e164)
+            if row is None:
+                raise
+    row.opted_out = opted_out
+    row.keyword = keyword
+    session.flush()
+    return row
+
+
+def _buttons_json(buttons: Optional[Sequence[Dict[str, Any]]]) -> Optional[str]:
+    if not buttons:
+        return None
+    kept = [
+        {"title": str(b.get("title") or ""), "payload": str(b.get("payload") or "")}
+        for b in buttons
+    ]
+    encoded = json.dumps(kept, ensure_ascii=False)
+    if len(encoded) > SMS_MESSAGE_MAX_LENGTHS["buttons"]:
+        logger.warning("SMS options too long to remember (%d chars)", len(encoded))
+        return None
+    return encoded
+
+
+def record_queued(
+    session: Session,
+    conversation_id: str,
+    phone_e164: str,
+    body: str,
+    buttons: Optional[Sequence[Dict[str, Any]]] = None,
+) -> SmsMessage:
+    """Stores an SMS body about to be sent, with the options it offers."""
+    message = SmsMessage(
+        conversation_id=conversation_id,
+        phone_e164=phone_e164,
+        body=body,
+        buttons=_buttons_json(buttons),
+        status="queued",
+        attempts=0,
+    )
+    session.add(message)
+    session.flush()
+    return message
+
+
+def record_blocked(
+    session: Session, conversation_id: str, phone_e164: str
+) -> SmsMessage:
+    """Records that a reply was withheld because the number opted out (no body)."""
+    message = SmsMessage(
+        conversation_id=conversation_id,
+        phone_e164=phone_e164,
+        status="blocked",
+        error_code="opted_out",
+        attempts=0,
+    )
+    session.add(message)
+    session.flush()
+    return message
+
+
+def _message(session: Session, message_id: int) -> SmsMessage:
+    message = session.get(SmsMessage, message_id)
+    if message is None:
+        raise LookupError(f"no SMS message {message_id}")
+    return message
+
+
+def mark_sent(
+    session: Session, message_id: int, twilio_sid: Optional[str], attempts: int
+) -> SmsMessage:
+    """Twilio accepted the message: keeps its SID, forgets the body."""
+    message = _message(session, message_id)
+    message.status = "sent"
+    message.twilio_sid = (twilio_sid or "")[:64] or None
+    message.attempts = attempts
+    message.error_code = None
+    message.body = None
+    return message
+
+
+def mark_failed(
+    session: Session, message_id: int, error_code: str, attempts: int
+) -> SmsMessage:
+    """The message could not be sent: keeps the body for staff to resend."""
+    message = _message(session, message_id)
+    message.status = "failed"
+    message.error_code = error_code[:32]
+    message.attempts = attempts
+    return message
+
+
+def mark_blocked(session: Session, message_id: int) -> SmsMessage:
+    """A queued message was withheld: the number opted out before it went."""
+    message = _message(session, message_id)
+    message.status = "blocked"
+    message.error_code = "opted_out"
+    message.body = None
+    message.buttons = None
+    return message
+
+
+def last_offered_buttons(
+    session: Session, phone_e164: str
+) -> Optional[List[Dict[str, str]]]:
+    """The options of the last message the number may have seen, if it had any."""
+    buttons = session.execute(
+        select(SmsMessage.buttons)
+        .where(
+            SmsMessage.phone_e164 == phone_e164,
+            SmsMessage.status.in_(_OFFERED_STATUSES),
+        )
+        .order_by(SmsMessage.id.desc())
+        .limit(1)
+    ).scalar_one_or_none()
+    if not buttons:
+        return None
+    try:
+        decoded = json.loads(buttons)
+    except ValueError:
+        return None
+    return decoded if isinstance(decoded, list) else None
+
+
+def failed_messages(session: Session, limit: int = 100) -> List[SmsMessage]:
+    """The messages that could not be sent, oldest first (for staff to follow up)."""
+    return list(
+        session.execute(
+            select(SmsMessage)
+            .where(SmsMessage.status == "failed")
+            .order_by(SmsMessage.id)
+            .limit(limit)
+        ).scalars()
+    )

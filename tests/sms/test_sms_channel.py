@@ -1,0 +1,418 @@
+"""The SMS channel end to end: signed webhooks in, a fake Twilio REST API out.
+
+One real Rasa server and action server for the whole module (the session's trained
+model, a temporary SQLite database with the migrations), configured with
+TWILIO_API_BASE_URL pointing at `FakeTwilio` on loopback. Every test uses its own
+phone number; replies are sent in the background, so tests poll for them.
+"""
+
+from __future__ import annotations
+
+import itertools
+import secrets
+import time
+
+import pytest
+import requests
+import yaml
+from sqlalchemy import create_engine, text
+from twilio.request_validator import RequestValidator
+
+from bot.channels import sms_format
+from bot.channels.twilio_sms import HELP_TEXT, NOT_TEXT, SEND_ATTEMPTS, START_TEXT
+from bot.db.migrate import upgrade
+from bot.handoff import HandoffService
+from tests.conftest import ROOT
+from tests.servers import run_servers
+from tests.sms.fake_twilio import Failure, FakeTwilio
+
+pytestmark = [pytest.mark.model, pytest.mark.server]
+
+ACCOUNT_SID = "AC" + "0" * 32
+CLINIC_NUMBER = "+15550001111"
+# What Twilio is told to call: the public address, not the loopback one.
+PUBLIC_URL = "https://sms.clinic.example/webhooks/twilio/webhook"
+_numbers = itertools.count(2000)
+
+FAQ = yaml.safe_load((ROOT / "data/responses/faq.yml").read_text())["responses"]
+DOMAIN = yaml.safe_load((ROOT / "domain.yml").read_text())["responses"]
+# The first reply of every new conversation: who is talking (utter_notice).
+NOTICE = sms_format.sms_bodies(DOMAIN["utter_notice"][0]["text"])
+
+
+def faq_bodies(key: str) -> list:
+    """The SMS bodies of a curated answer."""
+    return sms_format.sms_bodies(FAQ[f"utter_faq/{key}"][0]["text"])
+
+
+def first_answer(key: str) -> list:
+    """What a new patient receives for a question: the notice, then the answer."""
+    return NOTICE + faq_bodies(key)
+
+
+def new_phone() -> str:
+    return f"+1555010{next(_numbers):04d}"
+
+
+class SmsWorld:
+    """The running servers, the fake Twilio and a signed-webhook client."""
+
+    def __init__(self, servers, twilio: FakeTwilio, token: str, database_url: str):
+        self.servers = servers
+        self.twilio = twilio
+        self.token = token
+        self.engine = create_engine(database_url)
+        self.webhook = servers.base_url + "/webhooks/twilio/webhook"
+
+    def form(self, phone: str, body: str) -> dict:
+        return {
+            "AccountSid": ACCOUNT_SID,
+            "MessageSid": "SM" + secrets.token_hex(16),
+            "From": phone,
+            "To": CLINIC_NUMBER,
+            "Body": body,
+            "NumMedia": "0",
+        }
+
+    def sign(self, form: dict, url: str = PUBLIC_URL, token: str = "") -> str:
+        return RequestValidator(token or self.token).compute_signature(url, form)
+
+    def post(self, form: dict, signature: str | None = None, **kwargs):
+        headers = {} if signature is None else {"X-Twilio-Signature": signature}
+        return requests.post(
+            self.webhook, data=form, headers=headers, timeout=60, **kwargs
+        )
+
+    def text(self, phone: str, body: str) -> requests.Response:
+        """Sends a correctly signed SMS from `phone`."""
+        form = self.form(phone, body)
+        answer = self.post(form, self.sign(form))
+        assert answer.status_code == 200, answer.text
+        return answer
+
+    def replies(self, phone: str, count: int = 1, timeout: float = 30) -> list:
+        """Waits for at least `count` bodies sent to `phone`; returns them all."""
+        self.twilio.wait_for(
+            lambda sent: sum(m.get("To") == phone for m in sent) >= count, timeout
+        )
+        return self.twilio.to(phone)
+
+    def rows(self, phone: str) -> list:
+        with self.engine.connect() as connection:
+            return (
+                connection.execute(
+                    text(
+                        "select * from sms_messages where phone_e164 = :p order by id"
+                    ),
+                    {"p": phone},
+                )
+                .mappings()
+                .all()
+            )
+
+    def settled_rows(self, phone: str, count: int) -> list:
+        """Waits for `count` records of `phone`, none of them still queued."""
+        return self.wait_rows(
+            phone,
+            lambda rows: (
+                len(rows) >= count and all(row["status"] != "queued" for row in rows)
+            ),
+        )
+
+    def wait_rows(self, phone: str, condition, timeout: float = 30) -> list:
+        deadline = time.monotonic() + timeout
+        while True:
+            rows = self.rows(phone)
+            if condition(rows):
+                return rows
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"rows: {[dict(r) for r in rows]}")
+            time.sleep(0.05)
+
+    def user_texts(self, phone: str) -> list:
+        answer = requests.get(
+            f"{self.servers.base_url}/conversations/{phone}/tracker",
+            params={"token": self.servers.token},
+            timeout=30,
+        )
+        answer.raise_for_status()
+        return [e.get("text") for e in answer.json()["events"] if e["event"] == "user"]
+
+
+@pytest.fixture(scope="module")
+def sms(trained_model, tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("sms")
+    url = f"sqlite:///{tmp / 'clinic.db'}"
+    upgrade(url)  # as `make run` does before starting the servers
+    token = secrets.token_hex(16)
+    with FakeTwilio(ACCOUNT_SID, token) as twilio:
+        env = {
+            "DATABASE_URL": url,
+            "CLINIC_HOURS": "Mon-Sun 00:00-23:59",
+            "TWILIO_ACCOUNT_SID": ACCOUNT_SID,
+            "TWILIO_AUTH_TOKEN": token,
+            "TWILIO_NUMBER": CLINIC_NUMBER,
+            "TWILIO_WEBHOOK_URL": PUBLIC_URL,
+            "TWILIO_API_BASE_URL": twilio.base_url,
+        }
+        with run_servers(trained_model, tmp, extra_env=env) as servers:
+            yield SmsWorld(servers, twilio, token, url)
+
+
+def test_question_gets_the_curated_answer(sms):
+    phone = new_phone()
+    answer = sms.text(phone, "Is ketamine therapy safe?")
+    assert answer.headers["Content-Type"].startswith("text/xml")
+    assert "<Response>" in answer.text  # empty TwiML: replies go through the API
+    expected = first_answer("is_it_safe")
+    assert sms.replies(phone, len(expected)) == expected
+    message = next(m for m in sms.twilio.sent if m["To"] == phone)
+    assert message["From"] == CLINIC_NUMBER
+    rows = sms.settled_rows(phone, len(expected))
+    assert {row["status"] for row in rows} == {"sent"}
+    assert all(row["twilio_sid"].startswith("SM") for row in rows)
+    assert [row["attempts"] for row in rows] == [1] * len(expected)
+    assert [row["body"] for row in rows] == [None] * len(expected)  # forgotten
+
+
+@pytest.mark.parametrize(
+    "how", ["no signature", "wrong token", "signed for the loopback URL", "tampered"]
+)
+def test_forged_request_gets_403_and_no_reply(sms, how):
+    phone = new_phone()
+    form = sms.form(phone, "Is ketamine therapy safe?")
+    signature = {
+        "no signature": None,
+        "wrong token": sms.sign(form, token="not-the-token"),
+        "signed for the loopback URL": sms.sign(form, url=sms.webhook),
+        "tampered": sms.sign({**form, "Body": "hello"}),
+    }[how]
+    answer = sms.post(form, signature)
+    assert answer.status_code == 403
+    # The next, genuine message is answered, and it is the only one answered.
+    sms.text(phone, "Is ketamine therapy safe?")
+    expected = first_answer("is_it_safe")
+    assert sms.replies(phone, len(expected)) == expected
+    assert sms.user_texts(phone) == ["Is ketamine therapy safe?"]
+
+
+@pytest.mark.parametrize("word", ["STOP", "stop", " Unsubscribe. ", "Cancel"])
+def test_stop_then_a_question_gets_no_reply(sms, word):
+    phone = new_phone()
+    sms.text(phone, word)
+    sms.text(phone, "Is ketamine therapy safe?")
+    # The question still reaches the conversation (staff can see it); its reply
+    # is withheld and recorded as blocked, without its text.
+    rows = sms.settled_rows(phone, len(first_answer("is_it_safe")))
+    assert {row["status"] for row in rows} == {"blocked"}
+    assert all(row["body"] is None for row in rows)
+    assert sms.twilio.to(phone) == []
+    assert sms.user_texts(phone) == ["Is ketamine therapy safe?"]  # STOP is no question
+    with sms.engine.connect() as connection:
+        (opted_out,) = connection.execute(
+            text("select opted_out from sms_opt_outs where phone_e164 = :p"),
+            {"p": phone},
+        ).one()
+    assert opted_out in (True, 1)
+
+
+def test_start_resumes_replies(sms):
+    phone = new_phone()
+    sms.text(phone, "STOP")
+    sms.text(phone, "START")
+    assert sms.replies(phone) == sms_format.split_for_sms(START_TEXT)
+    sms.text(phone, "Is ketamine therapy safe?")
+    expected = first_answer("is_it_safe")
+    assert sms.replies(phone, 1 + len(expected))[1:] == expected
+    assert sms.user_texts(phone) == ["Is ketamine therapy safe?"]
+
+
+def test_help_gets_the_help_text(sms):
+    phone = new_phone()
+    sms.text(phone, "help")
+    (body,) = sms.replies(phone)
+    assert body == HELP_TEXT
+    assert "MS Pain & Migraine" in body and "STOP" in body
+    assert sms_format.segment_count(body) <= sms_format.MAX_SEGMENTS_PER_PART
+    assert sms.user_texts(phone) == []
+
+
+def test_one_picks_the_first_offered_option(sms):
+    phone = new_phone()
+    sms.text(phone, "hello")
+    notice, greeting = sms.replies(phone, 2)
+    assert [notice] == NOTICE
+    assert "1. Is it safe?\n2. How fast does it work?" in greeting
+    assert "Reply 1, 2 or 3." in greeting
+    assert "/" not in greeting and "payload" not in greeting
+    sms.text(phone, "1")
+    expected = faq_bodies("is_it_safe")
+    assert sms.replies(phone, 2 + len(expected))[2:] == expected
+    # Rasa saw the option's payload, not "1".
+    assert sms.user_texts(phone) == ["hello", "Is ketamine therapy safe?"]
+
+
+def test_long_answer_arrives_in_order_within_the_segment_limit(sms):
+    phone = new_phone()
+    sms.text(phone, "What are the side effects of ketamine therapy?")
+    expected = faq_bodies("side_effects")
+    assert len(expected) > 1  # the answer is too long for one SMS
+    bodies = sms.replies(phone, len(NOTICE) + len(expected))[len(NOTICE) :]
+    assert bodies == expected
+    for number, body in enumerate(bodies, 1):
+        assert body.endswith(f"({number}/{len(expected)})")
+        assert sms_format.segment_count(body) <= sms_format.MAX_SEGMENTS_PER_PART
+
+
+def test_send_failures_are_retried_then_recorded(sms):
+    # Two server errors, then Twilio accepts: the patient gets the answer.
+    phone = new_phone()
+    sms.twilio.fail_next(1, Failure(status=503, code=20503))
+    sms.twilio.fail_next(1, Failure(hang_up=True))
+    sms.text(phone, "Is ketamine therapy safe?")
+    expected = first_answer("is_it_safe")
+    assert sms.replies(phone, len(expected)) == expected
+    rows = sms.settled_rows(phone, len(expected))
+    assert [row["attempts"] for row in rows] == [3] + [1] * (len(expected) - 1)
+
+    # Server errors on every attempt: recorded as failed, with the body to resend.
+    phone = new_phone()
+    sms.twilio.fail_next(SEND_ATTEMPTS, Failure(status=500, code=20500))
+    sms.text(phone, "Is ketamine therapy safe?")
+    expected = first_answer("is_it_safe")
+    rows = sms.settled_rows(phone, len(expected))
+    assert dict(rows[0]) | {"id": 0, "created_at": 0, "updated_at": 0} == {
+        "id": 0,
+        "conversation_id": phone,
+        "phone_e164": phone,
+        "body": NOTICE[0],
+        "buttons": None,
+        "status": "failed",
+        "attempts": SEND_ATTEMPTS,
+        "error_code": "20500",
+        "twilio_sid": None,
+        "created_at": 0,
+        "updated_at": 0,
+    }
+    # The notice failed; the answer, a message of its own, still went out.
+    assert sms.twilio.to(phone) == expected[len(NOTICE) :]
+
+
+def test_unsubscribed_error_is_not_retried_and_opts_the_number_out(sms):
+    phone = new_phone()
+    before = sms.twilio.requests
+    sms.twilio.fail_next(1, Failure(status=400, code=21610))
+    sms.text(phone, "Is ketamine therapy safe?")
+    first = first_answer("is_it_safe")
+    rows = sms.settled_rows(phone, len(first))
+    assert (rows[0]["error_code"], rows[0]["attempts"]) == ("21610", 1)
+    # Twilio said the number unsubscribed: the rest of the answer is withheld.
+    assert [row["status"] for row in rows] == ["failed"] + ["blocked"] * (
+        len(first) - 1
+    )
+    assert sms.twilio.requests == before + 1
+    sms.text(phone, "Is ketamine therapy safe?")
+    rows = sms.settled_rows(phone, len(first) + len(faq_bodies("is_it_safe")))
+    assert rows[-1]["status"] == "blocked"
+    assert sms.twilio.to(phone) == []
+
+
+@pytest.mark.parametrize(
+    "form, status",
+    [
+        ({"To": CLINIC_NUMBER, "Body": "hi"}, 400),  # no From
+        ({"From": "not a number", "Body": "hi"}, 400),
+        ({"From": "+15550109999", "Body": "x" * 100_000}, 413),
+    ],
+)
+def test_bad_requests_get_a_clear_answer(sms, form, status):
+    answer = sms.post(form, sms.sign(form))
+    assert answer.status_code == status
+
+
+def test_malformed_form_data_gets_400(sms):
+    signature = sms.sign({})
+    for body, content_type in [
+        (b"\xff\xfe\x00garbage=\x80", "application/x-www-form-urlencoded"),
+        (b'{"From": "+15550100000"}', "application/json"),
+    ]:
+        answer = requests.post(
+            sms.webhook,
+            data=body,
+            headers={"X-Twilio-Signature": signature, "Content-Type": content_type},
+            timeout=30,
+        )
+        assert answer.status_code == 400
+
+
+def test_empty_huge_and_junk_bodies_get_a_polite_answer(sms):
+    phone = new_phone()
+    sms.text(phone, "")  # e.g. a picture only
+    assert sms.replies(phone) == [NOT_TEXT]
+    sms.text(phone, "ketamine " * 1000)  # capped, then answered like any text
+    count = len(sms.replies(phone, 3))  # the notice and at least one answer
+    sms.text(phone, "\x00\x01\x02 \ufffd\u202e")
+    sms.replies(phone, count + 1)
+    texts = sms.user_texts(phone)
+    assert len(texts) == 2 and len(texts[0]) <= 1600
+    assert "\x00" not in texts[1]
+
+
+def test_staff_reply_reaches_the_patient_unless_opted_out(sms):
+    service = HandoffService(
+        rasa_url=sms.servers.base_url,
+        api_token=sms.servers.token,
+        engine=sms.engine,
+    )
+
+    def handoff_id(phone):
+        with sms.engine.connect() as connection:
+            return connection.execute(
+                text("select id from handoffs where conversation_id = :p"), {"p": phone}
+            ).scalar_one()
+
+    phone = new_phone()
+    sms.text(phone, "I want to talk to a person")
+    count = len(sms.replies(phone, 2))  # the notice, then "I've asked ... staff"
+    service.reply(handoff_id(phone), "Hi, this is Dana from the clinic.", "Dana")
+    assert "Hi, this is Dana from the clinic." in sms.replies(phone, count + 1)[-1]
+
+    phone = new_phone()
+    sms.text(phone, "I want to talk to a person")
+    count = len(sms.replies(phone, 2))
+    sms.text(phone, "STOP")
+    service.reply(handoff_id(phone), "Hi, this is Dana from the clinic.", "Dana")
+    rows = sms.wait_rows(phone, lambda rows: rows[-1]["status"] == "blocked")
+    assert rows[-1]["body"] is None
+    assert len(sms.twilio.to(phone)) == count
+
+
+def test_no_full_phone_number_in_the_server_logs(sms):
+    logs = {
+        path.name: path.read_text(errors="replace")
+        for path in sms.servers.log_dir.glob("*.log")
+    }
+    assert "rasa_server.log" in logs and "action_server.log" in logs
+    for name, log in logs.items():
+        assert "+1555010" not in log, name
+    assert "SMS channel ready" in logs["rasa_server.log"]
+    assert "+1******" in logs["rasa_server.log"]  # masked numbers, e.g. retries
+    assert "SMS opt-out recorded for +1******" in logs["rasa_server.log"]
+
+
+def test_intake_prompts_over_sms_never_ask_for_the_opt_out_word(sms):
+    """A lone "cancel" unsubscribes a number: the SMS prompts say "stop the form"."""
+    phone = new_phone()
+
+    def sent_to_phone_containing(text):
+        def check(sent):
+            return any(m.get("To") == phone and text in m.get("Body", "") for m in sent)
+
+        return check
+
+    sms.text(phone, "contact me")
+    sms.twilio.wait_for(sent_to_phone_containing("full name"), 30)
+    prompt = " ".join(sms.twilio.to(phone))
+    assert '"stop the form"' in prompt and '"cancel"' not in prompt
+    sms.text(phone, "stop the form")
+    sms.twilio.wait_for(sent_to_phone_containing("not kept your details"), 30)
