@@ -1,0 +1,149 @@
+"""The staff console's command line.
+
+    python -m bot.console                      # serve on HOST:CONSOLE_PORT (8080)
+    python -m bot.console serve --port 8081
+    python -m bot.console users create-admin --email you@clinic.example
+    python -m bot.console users create --email nurse@clinic.example --role staff
+    python -m bot.console purge [--older-than-days N]   # default CONSOLE_RETENTION_DAYS
+    python -m bot.console forget --conversation-id ID | --phone +15551234567
+    python -m bot.console refresh              # bring conversation summaries up to date
+
+Passwords are read from the terminal (or `CONSOLE_ADMIN_PASSWORD` /
+`CONSOLE_USER_PASSWORD` when set), never from the command line. Every command
+first applies the migrations (`bot.db.migrate.upgrade`), like `make run` does.
+"""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import logging
+import os
+import sys
+from typing import List, Optional
+
+from bot.settings import SettingsError
+
+logger = logging.getLogger("bot.console")
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m bot.console", description="The clinic's staff console."
+    )
+    commands = parser.add_subparsers(dest="command")
+    serve = commands.add_parser("serve", help="run the web console (default)")
+    serve.add_argument("--port", type=int, help="default CONSOLE_PORT (8080)")
+    users = commands.add_parser("users", help="manage staff accounts")
+    users_commands = users.add_subparsers(dest="users_command", required=True)
+    admin = users_commands.add_parser("create-admin", help="add an admin account")
+    admin.add_argument("--email", required=True)
+    staff = users_commands.add_parser("create", help="add an account")
+    staff.add_argument("--email", required=True)
+    staff.add_argument("--role", choices=("staff", "admin"), default="staff")
+    purge = commands.add_parser("purge", help="delete conversations past retention")
+    purge.add_argument(
+        "--older-than-days", type=int, help="default CONSOLE_RETENTION_DAYS"
+    )
+    forget = commands.add_parser("forget", help="delete everything about one patient")
+    target = forget.add_mutually_exclusive_group(required=True)
+    target.add_argument("--conversation-id", action="append", default=[])
+    target.add_argument("--phone", help="E.164, e.g. +15551234567")
+    commands.add_parser("refresh", help="update the conversation summaries")
+    return parser
+
+
+def _password(env_name: str) -> str:
+    password = os.environ.get(env_name)
+    if password:
+        return password
+    first = getpass.getpass("Password (12+ characters): ")
+    if getpass.getpass("Repeat the password: ") != first:
+        raise SystemExit("The passwords differ; nothing was created.")
+    return first
+
+
+def _create_user(settings, email: str, role: str) -> int:
+    from bot.console import auth
+    from bot.db.engine import get_engine, session_scope
+
+    env_name = "CONSOLE_ADMIN_PASSWORD" if role == "admin" else "CONSOLE_USER_PASSWORD"
+    password = _password(env_name)
+    try:
+        with session_scope(get_engine(settings.database_url)) as session:
+            user = auth.create_user(session, email, password, role)
+            print(f"Created {user.role} account {user.email}.")
+    except auth.AccountError as error:
+        print(f"Not created: {error}.", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _serve(settings, port: Optional[int]) -> int:
+    from bot.console import auth
+    from bot.console.app import create_app
+    from bot.db.engine import get_engine, session_scope
+
+    engine = get_engine(settings.database_url)
+    with session_scope(engine) as session:
+        created = auth.ensure_bootstrap_admin(
+            session, settings.admin_email, settings.admin_password
+        )
+        if created is not None:
+            logger.info("Created the first admin account from CONSOLE_ADMIN_EMAIL")
+        elif auth.count_users(session) == 0:
+            logger.warning(
+                "No staff account yet: run `python -m bot.console users create-admin "
+                "--email you@clinic.example`, or set CONSOLE_ADMIN_EMAIL and "
+                "CONSOLE_ADMIN_PASSWORD and restart"
+            )
+    app = create_app(settings, engine)
+    port = port or settings.port
+    logger.info("Staff console on http://%s:%s/", settings.host, port)
+    # One process: Sanic 21.12's default (workers=1); SIGINT/SIGTERM stop it.
+    app.run(host=settings.host, port=port, access_log=False, debug=False, motd=False)
+    return 0
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    """Runs one command; returns the exit status."""
+    from bot.console.settings import load_console_settings
+    from bot.db.migrate import upgrade
+
+    args = _parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.INFO, format="%(levelname)s %(name)s: %(message)s"
+    )
+    try:
+        settings = load_console_settings()
+    except SettingsError as error:
+        print(f"Console settings: {error}", file=sys.stderr)
+        return 2
+    upgrade(settings.database_url)
+    command = args.command or "serve"
+    if command == "serve":
+        return _serve(settings, getattr(args, "port", None))
+    if command == "users":
+        role = "admin" if args.users_command == "create-admin" else args.role
+        return _create_user(settings, args.email, role)
+    from bot.console import privacy, summaries
+    from bot.db.engine import get_engine
+
+    engine = get_engine(settings.database_url)
+    if command == "purge":
+        days = args.older_than_days or settings.retention_days
+        print(f"Purged (older than {days} days): {privacy.purge(engine, days)}")
+    elif command == "forget":
+        try:
+            deleted = privacy.forget(engine, args.conversation_id, args.phone)
+        except ValueError as error:
+            print(str(error), file=sys.stderr)
+            return 2
+        print(f"Forgotten: {deleted}")
+    elif command == "refresh":
+        print(f"Recomputed {summaries.refresh(engine)} conversation(s).")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

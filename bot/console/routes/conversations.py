@@ -1,0 +1,180 @@
+"""Conversations: the list with filters, a transcript, review, tags, corrections."""
+
+from __future__ import annotations
+
+from sanic import Blueprint, response
+from sanic.request import Request
+from sanic.response import HTTPResponse
+
+from bot.console import privacy, queries, summaries
+from bot.console.models import OUTCOMES
+from bot.console.web import (
+    blocking,
+    client_ip,
+    current_user,
+    form_value,
+    int_arg,
+    redirect_to,
+    render,
+)
+
+bp = Blueprint("conversations")
+
+
+def _list(engine, args, zone):
+    summaries.refresh(engine, wait=False)  # another request may be refreshing
+    f = queries.ConversationFilter.from_args(args)
+    with engine.begin() as connection:
+        items, total = queries.list_conversations(connection, f, zone)
+        return {
+            "filter": f,
+            "items": items,
+            "total": total,
+            "pages": max(1, -(-total // queries.PAGE_SIZE)),
+            "channels": queries.channels(connection),
+            "tags": queries.all_tags(connection),
+            "answer_keys": queries.answer_keys(),
+            "outcomes": OUTCOMES,
+        }
+
+
+@bp.get("/conversations")
+async def conversation_list(request: Request) -> HTTPResponse:
+    """Conversations, newest first, filtered and searched."""
+    args = {k: v[0] for k, v in request.args.items() if v}
+    data = await blocking(_list, request.app.ctx.engine, args, request.app.ctx.zone)
+    return render(request, "conversations.html", **data)
+
+
+def _detail(engine, conversation_id: str, user_email: str, ip):
+    summaries.refresh(engine, wait=False)  # another request may be refreshing
+    with engine.begin() as connection:
+        info = queries.conversation(connection, conversation_id)
+        items = queries.transcript(connection, conversation_id)
+        if info["summary"] is None and not items:
+            return None
+        privacy.audit(
+            connection, user_email, "view", "conversation", conversation_id, ip
+        )
+        return {**info, "items": items}
+
+
+@bp.get("/conversations/view")
+async def conversation_detail(request: Request) -> HTTPResponse:
+    """One conversation: transcript, recognised labels, review, handoff."""
+    conversation_id = request.args.get("id", "")[:255]
+    user = current_user(request)
+    data = await blocking(
+        _detail, request.app.ctx.engine, conversation_id, user.email, client_ip(request)
+    )
+    if data is None:
+        return render(
+            request, "error.html", status=404, message="No such conversation."
+        )
+    return render(
+        request,
+        "conversation.html",
+        conversation_id=conversation_id,
+        labels=queries.catalog_labels(),
+        **data,
+    )
+
+
+def _change(engine, action: str, conversation_id: str, user_email: str, ip, fn, *args):
+    with engine.begin() as connection:
+        fn(connection, conversation_id, *args)
+        privacy.audit(
+            connection, user_email, action, "conversation", conversation_id, ip
+        )
+
+
+async def _post(request: Request, action: str, notice: str, fn, *args) -> HTTPResponse:
+    conversation_id = form_value(request, "id", 255)
+    if not conversation_id:
+        return redirect_to("/conversations", "error-missing")
+    try:
+        await blocking(
+            _change,
+            request.app.ctx.engine,
+            action,
+            conversation_id,
+            current_user(request).email,
+            client_ip(request),
+            fn,
+            *args,
+        )
+    except LookupError:
+        notice = "error-missing"
+    except ValueError:
+        notice = "error-invalid"
+    return redirect_to("/conversations/view", notice, id=conversation_id)
+
+
+@bp.post("/conversations/review")
+async def review(request: Request) -> HTTPResponse:
+    """Marks the conversation reviewed (or not)."""
+    status = form_value(request, "status", 16)
+    email = current_user(request).email
+    return await _post(request, "review", status, queries.set_review, status, email)
+
+
+@bp.post("/conversations/note")
+async def note(request: Request) -> HTTPResponse:
+    """Saves staff's note on the conversation."""
+    text = form_value(request, "note", 5000)
+    email = current_user(request).email
+    return await _post(request, "note", "note", queries.set_note, text, email)
+
+
+@bp.post("/conversations/tag")
+async def tag(request: Request) -> HTTPResponse:
+    """Adds or removes a tag."""
+    value = form_value(request, "tag", 100)
+    if form_value(request, "remove", 10):
+        return await _post(request, "untag", "untagged", queries.remove_tag, value)
+    email = current_user(request).email
+    return await _post(request, "tag", "tagged", queries.add_tag, value, email)
+
+
+@bp.post("/conversations/correct")
+async def correct(request: Request) -> HTTPResponse:
+    """Records the right label of a wrongly recognised patient message."""
+    event_id = int_arg(form_value(request, "event_id", 20))
+    label = form_value(request, "label", 160)
+    email = current_user(request).email
+    if event_id is None:
+        return redirect_to("/conversations", "error-missing")
+    return await _post(
+        request, "correct", "corrected", queries.correct_message, event_id, label, email
+    )
+
+
+def _corrections(engine):
+    with engine.begin() as connection:
+        return queries.list_corrections(connection)
+
+
+@bp.get("/corrections")
+async def corrections(request: Request) -> HTTPResponse:
+    """Every correction, with the YAML export."""
+    items = await blocking(_corrections, request.app.ctx.engine)
+    return render(request, "corrections.html", items=items)
+
+
+def _export(engine, user_email: str, ip):
+    with engine.begin() as connection:
+        privacy.audit(connection, user_email, "export", "corrections", None, ip)
+        return queries.corrections_yaml(connection)
+
+
+@bp.get("/corrections.yml")
+async def corrections_yaml(request: Request) -> HTTPResponse:
+    """The corrections as Rasa NLU YAML (a download)."""
+    text = await blocking(
+        _export, request.app.ctx.engine, current_user(request).email, client_ip(request)
+    )
+    return response.text(
+        text,
+        content_type="application/x-yaml; charset=utf-8",
+        headers={"Content-Disposition": 'attachment; filename="corrections.yml"'},
+    )

@@ -1,0 +1,160 @@
+"""The handoff queue: urgent first; claim, reply through the patient's channel, resume.
+
+Replies and the return to the bot go through `bot.handoff.HandoffService` (Rasa's
+HTTP API), so a reply reaches the patient on the channel they last wrote on
+(widget, SMS). `/handoffs.json` feeds the page's own script, which refreshes the
+queue and the menu's counter every few seconds.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+from sanic import Blueprint, response
+from sanic.request import Request
+from sanic.response import HTTPResponse
+
+from bot.console import privacy
+from bot.console.web import (
+    blocking,
+    client_ip,
+    current_user,
+    form_value,
+    int_arg,
+    redirect_to,
+    render,
+    safe_next,
+)
+from bot.db.engine import session_scope
+from bot.db.repository import HandoffStateError, claim_handoff, list_open_handoffs
+from bot.handoff import MAX_REPLY_LENGTH, RasaUnavailable
+
+bp = Blueprint("handoffs")
+
+
+def _queue(engine):
+    with session_scope(engine) as session:
+        return [
+            {
+                "id": h.id,
+                "conversation_id": h.conversation_id,
+                "channel": h.channel,
+                "reason": h.reason,
+                "status": h.status,
+                "urgent": h.urgent,
+                "summary": h.summary,
+                "created_at": h.created_at,
+                "claimed_by": h.claimed_by,
+            }
+            for h in list_open_handoffs(session, include_claimed=True)
+        ]
+
+
+@bp.get("/handoffs")
+async def queue(request: Request) -> HTTPResponse:
+    """Open and claimed handoffs, urgent (crisis) first, then the oldest."""
+    items = await blocking(_queue, request.app.ctx.engine)
+    return render(request, "handoffs.html", items=items)
+
+
+@bp.get("/handoffs.json")
+async def queue_json(request: Request) -> HTTPResponse:
+    """The queue for the page's script, with patient data masked."""
+    items = await blocking(_queue, request.app.ctx.engine)
+    when = request.app.ctx.templates.filters["when"]
+    return response.json(
+        {
+            "open": sum(1 for h in items if h["status"] == "open"),
+            "urgent": sum(1 for h in items if h["urgent"]),
+            "items": [
+                {
+                    "id": h["id"],
+                    "conversation": privacy.mask_conversation_id(h["conversation_id"]),
+                    "conversation_id": h["conversation_id"],
+                    "channel": h["channel"],
+                    "reason": h["reason"],
+                    "status": h["status"],
+                    "urgent": h["urgent"],
+                    "summary": privacy.mask_text(h["summary"]),
+                    "created_at": when(h["created_at"]),
+                    "claimed_by": h["claimed_by"] or "",
+                }
+                for h in items
+            ],
+        }
+    )
+
+
+def _back(request: Request) -> str:
+    return safe_next(form_value(request, "next", 2000), "/handoffs")
+
+
+def _with_notice(target: str, notice: str) -> HTTPResponse:
+    separator = "&" if "?" in target else "?"
+    return response.redirect(f"{target}{separator}notice={notice}", status=303)
+
+
+def _claim(request: Request, handoff_id: int, email: str, ip) -> None:
+    with session_scope(request.app.ctx.engine) as session:
+        handoff = claim_handoff(session, handoff_id, claimed_by=email)
+        _audit(session.connection(), email, "claim", handoff.conversation_id, ip)
+
+
+def _reply(request: Request, handoff_id: int, email: str, ip) -> None:
+    text = form_value(request, "text", MAX_REPLY_LENGTH + 100)
+    handoff = request.app.ctx.handoffs.reply(handoff_id, text, email)
+    with request.app.ctx.engine.begin() as connection:
+        _audit(connection, email, "reply", handoff.conversation_id, ip)
+
+
+def _resume(request: Request, handoff_id: int, email: str, ip) -> None:
+    handoff = request.app.ctx.handoffs.resume(handoff_id)
+    with request.app.ctx.engine.begin() as connection:
+        _audit(connection, email, "resume", handoff.conversation_id, ip)
+
+
+def _audit(connection, email: str, action: str, conversation_id: str, ip) -> None:
+    privacy.audit(connection, email, action, "conversation", conversation_id, ip)
+
+
+async def _act(
+    request: Request, notice: str, action: Callable[..., None]
+) -> HTTPResponse:
+    """Runs `action(request, handoff_id, email, ip)`; redirects with its outcome."""
+    handoff_id = int_arg(form_value(request, "handoff_id", 20))
+    if handoff_id is None:
+        return redirect_to("/handoffs", "error-missing")
+    email = current_user(request).email
+    try:
+        await blocking(action, request, handoff_id, email, client_ip(request))
+    except LookupError:
+        notice = "error-missing"
+    except HandoffStateError:
+        notice = "error-taken"
+    except PermissionError:
+        notice = "error-token"
+    except RasaUnavailable:
+        notice = "error-rasa"
+    except ValueError:  # the reply text, or a request Rasa refused (RasaError)
+        notice = "error-invalid"
+    except RuntimeError:  # RasaError
+        notice = "error-invalid"
+    return _with_notice(_back(request), notice)
+
+
+@bp.post("/handoffs/claim")
+async def claim(request: Request) -> HTTPResponse:
+    """Takes an open handoff."""
+    return await _act(request, "claimed", _claim)
+
+
+@bp.post("/handoffs/reply")
+async def reply(request: Request) -> HTTPResponse:
+    """Sends staff's reply to the patient (claims the handoff, pauses the bot)."""
+    return await _act(request, "replied", _reply)
+
+
+@bp.post("/handoffs/resume")
+async def resume(request: Request) -> HTTPResponse:
+    """Hands the conversation back to the bot and closes the handoff."""
+    return await _act(request, "resumed", _resume)

@@ -1,0 +1,151 @@
+"""The staff console's settings, read from the environment once.
+
+Built on `bot.settings` (database, Rasa's address and token, clinic time zone) plus
+the console's own variables:
+
+- `CONSOLE_PORT` (8080): port of the console (interface: `HOST`).
+- `CONSOLE_SECRET_KEY`: keys the stored session hashes and signs the sign-in
+  form's CSRF token. Local default: a random key kept in `var/console_secret_key`;
+  outside `local` required, 32+ characters, not a placeholder.
+- `CONSOLE_ADMIN_EMAIL`, `CONSOLE_ADMIN_PASSWORD`: the first admin, created at
+  start when no account exists yet.
+- `CONSOLE_RETENTION_DAYS` (365): `purge` deletes conversations older than this.
+- `CONSOLE_SESSION_HOURS` (12): a signed-in session ends after this long.
+
+Outside a local run session cookies are `Secure` (HTTPS only).
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Mapping, Optional
+
+from bot.settings import VAR_DIR, SettingsError, _port, load_settings
+
+MIN_SECRET_LENGTH = 32
+MIN_PASSWORD_LENGTH = 12
+# Values people copy from examples; refused outside a local run.
+PLACEHOLDER_SECRETS = frozenset(
+    {"change-me", "changeme", "secret", "default", "console-secret", "please-change"}
+)
+
+
+@dataclass(frozen=True)
+class ConsoleSettings:
+    """The console's configuration."""
+
+    app_env: str
+    database_url: str
+    host: str
+    port: int
+    secret_key: str
+    rasa_url: str
+    rasa_api_token: str
+    clinic_timezone: str
+    admin_email: Optional[str] = None
+    admin_password: Optional[str] = None
+    retention_days: int = 365
+    session_hours: int = 12
+
+    @property
+    def is_local(self) -> bool:
+        """True for a run on a developer's or a clinic's own machine."""
+        return self.app_env == "local"
+
+    @property
+    def secure_cookies(self) -> bool:
+        """Cookies only over HTTPS, everywhere but on a local run (plain HTTP)."""
+        return not self.is_local
+
+    def __repr__(self) -> str:
+        # Never print the secrets (tracebacks, debuggers, logs).
+        return (
+            f"ConsoleSettings(app_env={self.app_env!r}, host={self.host!r}, "
+            f"port={self.port})"
+        )
+
+
+def _secret_key(env: Mapping[str, str], is_local: bool) -> str:
+    key = env.get("CONSOLE_SECRET_KEY", "").strip()
+    if key:
+        if not is_local:
+            if key.lower() in PLACEHOLDER_SECRETS or len(set(key)) < 8:
+                raise SettingsError(
+                    "CONSOLE_SECRET_KEY is a placeholder: set a random one"
+                )
+            if len(key) < MIN_SECRET_LENGTH:
+                raise SettingsError(
+                    "CONSOLE_SECRET_KEY must be at least "
+                    f"{MIN_SECRET_LENGTH} characters"
+                )
+        return key
+    if not is_local:
+        raise SettingsError(
+            "CONSOLE_SECRET_KEY is required outside a local run "
+            "(e.g. python -c 'import secrets; print(secrets.token_urlsafe(48))')"
+        )
+    # Local run: one random key per checkout, kept in var/ (git-ignored).
+    path = VAR_DIR / "console_secret_key"
+    if not path.exists():
+        VAR_DIR.mkdir(parents=True, exist_ok=True)
+        path.write_text(secrets.token_urlsafe(48))
+        path.chmod(0o600)
+    return path.read_text().strip()
+
+
+def _positive_int(env: Mapping[str, str], name: str, default: int) -> int:
+    raw = env.get(name, str(default))
+    try:
+        value = int(raw)
+    except ValueError:
+        raise SettingsError(f"{name} must be a whole number, got {raw!r}") from None
+    if value < 1:
+        raise SettingsError(f"{name} must be at least 1")
+    return value
+
+
+def _admin(env: Mapping[str, str]) -> tuple[Optional[str], Optional[str]]:
+    email = env.get("CONSOLE_ADMIN_EMAIL", "").strip().lower() or None
+    password = env.get("CONSOLE_ADMIN_PASSWORD") or None
+    if email and not password:
+        raise SettingsError("CONSOLE_ADMIN_EMAIL needs CONSOLE_ADMIN_PASSWORD")
+    if password is not None and len(password) < MIN_PASSWORD_LENGTH:
+        raise SettingsError(
+            f"CONSOLE_ADMIN_PASSWORD must be at least {MIN_PASSWORD_LENGTH} characters"
+        )
+    return email, password
+
+
+def load_console_settings(env: Mapping[str, str] | None = None) -> ConsoleSettings:
+    """Reads and validates the console's settings from `env` (default: os.environ).
+
+    Raises:
+        SettingsError: a setting is missing or invalid (outside a local run: a
+            missing, short or placeholder `CONSOLE_SECRET_KEY`).
+    """
+    env = os.environ if env is None else env
+    base = load_settings(env)
+    admin_email, admin_password = _admin(env)
+    return ConsoleSettings(
+        app_env=base.app_env,
+        database_url=base.database_url,
+        host=base.host,
+        port=_port(env, "CONSOLE_PORT", 8080),
+        secret_key=_secret_key(env, base.is_local),
+        rasa_url=f"http://127.0.0.1:{base.rasa_port}",
+        rasa_api_token=base.rasa_api_token,
+        clinic_timezone=base.clinic_timezone,
+        admin_email=admin_email,
+        admin_password=admin_password,
+        retention_days=_positive_int(env, "CONSOLE_RETENTION_DAYS", 365),
+        session_hours=_positive_int(env, "CONSOLE_SESSION_HOURS", 12),
+    )
+
+
+@lru_cache(maxsize=1)
+def get_console_settings() -> ConsoleSettings:
+    """The process-wide console settings, read on first use."""
+    return load_console_settings()

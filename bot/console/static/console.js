@@ -1,0 +1,94 @@
+// Staff console: keeps the handoff counter and queue fresh without a reload.
+// Builds DOM nodes with textContent only (never innerHTML): patient text stays text.
+(function () {
+  "use strict";
+  var POLL_MS = 5000;
+  var csrf = (document.querySelector('meta[name="csrf-token"]') || {}).content || "";
+
+  function cell(row, text, className) {
+    var td = document.createElement("td");
+    if (className) { td.className = className; }
+    if (text !== undefined && text !== null) { td.textContent = text; }
+    row.appendChild(td);
+    return td;
+  }
+
+  function hidden(form, name, value) {
+    var input = document.createElement("input");
+    input.type = "hidden";
+    input.name = name;
+    input.value = value;
+    form.appendChild(input);
+  }
+
+  function conversationUrl(id) {
+    return "/conversations/view?id=" + encodeURIComponent(id);
+  }
+
+  function row(item) {
+    var tr = document.createElement("tr");
+    tr.dataset.handoffId = item.id;
+    if (item.urgent) { tr.className = "urgent"; }
+    cell(tr, item.created_at);
+    var link = document.createElement("a");
+    link.href = conversationUrl(item.conversation_id);
+    link.textContent = item.conversation;
+    cell(tr).appendChild(link);
+    cell(tr, item.channel);
+    var reason = cell(tr);
+    if (item.urgent) {
+      var strong = document.createElement("strong");
+      strong.textContent = "URGENT ";
+      reason.appendChild(strong);
+    }
+    reason.appendChild(document.createTextNode(item.reason));
+    cell(tr, item.status + (item.claimed_by ? " (" + item.claimed_by + ")" : ""));
+    cell(tr, item.summary, "text");
+    var actions = cell(tr);
+    if (item.status === "open") {
+      var form = document.createElement("form");
+      form.method = "post";
+      form.action = "/handoffs/claim";
+      form.className = "inline";
+      hidden(form, "csrf_token", csrf);
+      hidden(form, "handoff_id", String(item.id));
+      hidden(form, "next", conversationUrl(item.conversation_id));
+      var button = document.createElement("button");
+      button.type = "submit";
+      button.textContent = "Claim";
+      form.appendChild(button);
+      actions.appendChild(form);
+    }
+    return tr;
+  }
+
+  function render(data) {
+    var badge = document.getElementById("handoff-badge");
+    if (badge) {
+      badge.textContent = data.open ? String(data.open) : "";
+      badge.dataset.count = String(data.open);
+      badge.className = data.urgent ? "badge urgent" : "badge";
+    }
+    var body = document.getElementById("handoff-rows");
+    if (!body) { return; }
+    var rows = data.items.map(row);
+    if (!rows.length) {
+      var empty = document.createElement("tr");
+      cell(empty, "Nobody is waiting.").colSpan = 7;
+      rows = [empty];
+    }
+    body.replaceChildren.apply(body, rows);
+  }
+
+  function poll() {
+    fetch("/handoffs.json", { credentials: "same-origin", headers: { "Accept": "application/json" } })
+      .then(function (response) { return response.ok ? response.json() : null; })
+      .then(function (data) { if (data) { render(data); } })
+      .catch(function () { /* offline for a moment: try again next time */ });
+  }
+
+  if (document.getElementById("handoff-badge")) {
+    poll();
+    window.setInterval(poll, POLL_MS);
+  }
+})();

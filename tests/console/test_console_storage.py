@@ -1,0 +1,375 @@
+"""The console's storage on real SQLite and real PostgreSQL (`postgres` marker).
+
+Summaries derived from Rasa-shaped `events` rows (full and incremental refresh),
+the list's filters and search, reviews, tags and corrections, sign-in with
+lockout and sessions, the overview figures, and the two deletion commands.
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import timedelta
+from zoneinfo import ZoneInfo
+
+import pytest
+import sqlalchemy as sa
+
+from bot.console import auth, privacy, queries, summaries
+from bot.console.overview import overview
+from bot.db.engine import dispose_engines, get_engine, session_scope
+from bot.db.migrate import upgrade
+from bot.db.models import SmsMessage, SmsOptOut, utcnow
+from bot.db.repository import open_handoff, save_intake
+from tests.conftest import BACKENDS, fresh_database
+from tests.console.seed import Turn, add_conversation, seed_clinic
+
+ZONE = ZoneInfo("America/New_York")
+
+
+@pytest.fixture(params=BACKENDS)
+def engine(request, tmp_path):
+    """A migrated database with Rasa's events table: a file or a fresh schema."""
+    with fresh_database(request, tmp_path, request.param) as url:
+        upgrade(url)
+        yield get_engine(url)
+
+
+@pytest.fixture
+def seeded(engine):
+    ids = seed_clinic(engine)
+    summaries.refresh(engine, settle_seconds=0)
+    return ids
+
+
+def ids_of(engine, **filters) -> list:
+    with engine.begin() as connection:
+        items, total = queries.list_conversations(
+            connection, queries.ConversationFilter.from_args(filters), ZONE
+        )
+    assert total == len(items)
+    return [item["conversation_id"] for item in items]
+
+
+def count(engine, table: str, where: str = "1=1") -> int:
+    with engine.connect() as connection:
+        return connection.exec_driver_sql(
+            f"SELECT count(*) FROM {table} WHERE {where}"
+        ).scalar_one()
+
+
+def test_refresh_summarises_outcomes_and_answer_keys(engine, seeded):
+    with engine.begin() as connection:
+        rows = {
+            r.conversation_id: r
+            for r in connection.execute(sa.select(queries.S)).mappings()
+        }
+    assert set(rows) == {
+        "rest-safety",
+        "rest-fallback",
+        "+15551234567",
+        "rest-crisis",
+        "rest-hostile",
+        "rest-human",
+    }
+    safety = rows["rest-safety"]
+    assert (safety["message_count"], safety["answered"], safety["fallback"]) == (
+        2,
+        True,
+        False,
+    )
+    assert safety["first_message"] == "is ketamine therapy safe?"
+    assert (
+        rows["rest-fallback"]["fallback"]
+        and rows["rest-fallback"]["fallback_count"] == 1
+    )
+    assert rows["rest-crisis"]["crisis"] and not rows["rest-crisis"]["answered"]
+    assert rows["rest-human"]["handoff"]
+    assert rows["+15551234567"]["channel"] == "twilio"
+    assert ids_of(engine, answer_key="is_it_safe") == ["rest-safety"]
+    assert summaries.refresh(engine, settle_seconds=0) == 0  # nothing new
+
+
+def test_refresh_is_incremental_and_revisits_unsettled_events(engine, seeded):
+    just_now = time.time() - 5
+    add_conversation(
+        engine,
+        "rest-safety",
+        [Turn("side effects?", answer_key="side_effects")],
+        start=just_now,
+    )
+    add_conversation(
+        engine,
+        "rest-new",
+        [Turn("what is it", answer_key="what_is_ketamine")],
+        start=just_now,
+    )
+    assert summaries.refresh(engine) == 2  # only the two touched conversations
+    with engine.begin() as connection:
+        mark = summaries._watermark(connection)
+        newest = connection.execute(
+            sa.select(sa.func.max(summaries.EVENTS.c.id))
+        ).scalar()
+    assert mark < newest  # the events are recent: seen again next time
+    assert summaries.refresh(engine) == 2  # idempotent recompute, same result
+    assert set(ids_of(engine, answer_key="side_effects")) == {
+        "rest-safety",
+        "+15551234567",
+    }
+    assert count(engine, "conversation_summaries") == 7
+    with engine.begin() as connection:
+        safety = connection.execute(
+            sa.select(queries.S.c.message_count).where(
+                queries.S.c.conversation_id == "rest-safety"
+            )
+        ).scalar_one()
+    assert safety == 3
+
+
+def test_refresh_before_rasa_created_its_table(tmp_path):
+    url = f"sqlite:///{tmp_path / 'fresh.db'}"
+    upgrade(url)
+    engine = get_engine(url)
+    try:
+        assert summaries.refresh(engine) == 0
+        with engine.begin() as connection:
+            assert queries.transcript(connection, "anyone") == []
+            assert overview(connection, ZONE)["conversations"] == 0
+    finally:
+        dispose_engines()
+
+
+def test_filters_search_review_tags(engine, seeded):
+    assert ids_of(engine, outcome="crisis") == ["rest-crisis"]
+    assert ids_of(engine, outcome="handoff") == ["rest-human", "rest-crisis"]
+    assert ids_of(engine, outcome="intake") == ["rest-hostile"]
+    assert ids_of(engine, channel="twilio") == ["+15551234567"]
+    assert ids_of(engine, q="Relief") == ["rest-safety"]
+    assert ids_of(engine, q="5551234") == ["+15551234567"]  # by id too
+    assert ids_of(engine, q="%") == []  # LIKE wildcards are literal
+    assert ids_of(engine, q="_") == ["rest-hostile"]  # only "window.__xss" has one
+    today = utcnow().astimezone(ZONE).date()
+    recent = ids_of(engine, **{"from": (today - timedelta(days=1)).isoformat()})
+    assert "+15551234567" not in recent and "rest-safety" in recent
+    old = ids_of(engine, to=(today - timedelta(days=2)).isoformat())
+    assert old == ["+15551234567"]
+    with engine.begin() as connection:
+        queries.set_review(connection, "rest-safety", "reviewed", "a@clinic.example")
+        queries.set_note(connection, "rest-safety", "checked", "a@clinic.example")
+        queries.add_tag(connection, "rest-safety", " Billing ", "a@clinic.example")
+        queries.add_tag(connection, "rest-safety", "billing", "a@clinic.example")
+        with pytest.raises(ValueError):
+            queries.add_tag(connection, "rest-safety", "<b>", "a@clinic.example")
+        with pytest.raises(ValueError):
+            queries.set_review(connection, "rest-safety", "done", "a@clinic.example")
+    assert ids_of(engine, review="reviewed") == ["rest-safety"]
+    assert "rest-safety" not in ids_of(engine, review="unreviewed")
+    assert ids_of(engine, tag="billing") == ["rest-safety"]
+    with engine.begin() as connection:
+        info = queries.conversation(connection, "rest-safety")
+        assert info["review"]["note"] == "checked" and info["tags"] == ["billing"]
+        queries.remove_tag(connection, "rest-safety", "billing")
+    assert ids_of(engine, tag="billing") == []
+
+
+def test_pagination(engine):
+    seed_clinic(engine)
+    for number in range(60):
+        add_conversation(engine, f"bulk-{number:03d}", [Turn("hi", intent="greet")])
+    summaries.refresh(engine, settle_seconds=0)
+    with engine.begin() as connection:
+        first, total = queries.list_conversations(
+            connection, queries.ConversationFilter.from_args({}), ZONE
+        )
+        second, _ = queries.list_conversations(
+            connection, queries.ConversationFilter.from_args({"page": "2"}), ZONE
+        )
+    assert total == 66 and len(first) == queries.PAGE_SIZE and len(second) == 16
+    assert not {i["conversation_id"] for i in first} & {
+        i["conversation_id"] for i in second
+    }
+
+
+def test_corrections_and_transcript(engine, seeded):
+    with engine.begin() as connection:
+        items = queries.transcript(connection, "rest-fallback")
+        user = [i for i in items if i["kind"] == "user"][0]
+        assert (user["intent"], round(user["intent_confidence"], 2)) == (
+            "nlu_fallback",
+            0.2,
+        )
+        assert any(i["kind"] == "event" and "clarify" in i["text"] for i in items)
+        queries.correct_message(
+            connection,
+            "rest-fallback",
+            user["event_id"],
+            "faq/what_is_ketamine",
+            "a@x.org",
+        )
+        queries.correct_message(
+            connection, "rest-fallback", user["event_id"], "faq/side_effects", "a@x.org"
+        )  # a second correction replaces the first
+        with pytest.raises(ValueError):
+            queries.correct_message(
+                connection, "rest-fallback", user["event_id"], "faq/nope", "a"
+            )
+        with pytest.raises(LookupError):
+            queries.correct_message(
+                connection, "rest-safety", user["event_id"], "greet", "a"
+            )
+        corrections = queries.list_corrections(connection)
+        text = queries.corrections_yaml(connection)
+    assert [(c["predicted"], c["corrected"]) for c in corrections] == [
+        ("nlu_fallback", "faq/side_effects")
+    ]
+    assert "- intent: faq/side_effects\n  examples: |\n    - blorf snik wub\n" in text
+
+
+def test_sign_in_lockout_and_sessions(engine):
+    secret = "s" * 40
+    with session_scope(engine) as session:
+        assert (
+            auth.ensure_bootstrap_admin(
+                session, "Boss@Clinic.example", "boss-password-1"
+            ).role
+            == "admin"
+        )
+        assert (
+            auth.ensure_bootstrap_admin(
+                session, "other@clinic.example", "other-password-1"
+            )
+            is None
+        )
+        with pytest.raises(auth.AccountError):
+            auth.create_user(
+                session, "boss@clinic.example", "another-password", "staff"
+            )
+        with pytest.raises(auth.AccountError):
+            auth.create_user(session, "new@clinic.example", "short", "staff")
+        user = auth.create_user(
+            session, "nurse@clinic.example", "nurse-password-1", "staff"
+        )
+        assert user.password_hash.startswith("$argon2id$")
+    for _ in range(auth.MAX_FAILURES):
+        with session_scope(engine) as session, pytest.raises(auth.SignInError):
+            auth.authenticate(session, "nurse@clinic.example", "wrong")
+    with session_scope(engine) as session, pytest.raises(auth.SignInError):
+        auth.authenticate(session, "nurse@clinic.example", "nurse-password-1")  # locked
+    with session_scope(engine) as session:
+        nurse = session.execute(
+            sa.select(auth.ConsoleUser).where(
+                auth.ConsoleUser.email == "nurse@clinic.example"
+            )
+        ).scalar_one()
+        nurse.locked_until = utcnow() - timedelta(seconds=1)  # 15 minutes later
+    with session_scope(engine) as session:
+        nurse = auth.authenticate(session, " NURSE@clinic.example", "nurse-password-1")
+        token = auth.start_session(session, nurse, secret, hours=1)
+        nurse_id = nurse.id
+    with session_scope(engine) as session:
+        signed_in = auth.load_session(session, secret, token)
+        assert signed_in.email == "nurse@clinic.example" and not signed_in.is_admin
+        assert auth.load_session(session, "another secret" * 3, token) is None
+        assert token not in {
+            row for (row,) in session.execute(sa.select(auth.ConsoleSession.token_hash))
+        }
+        auth.set_active(session, nurse_id, False)  # disabling ends the sessions
+    with session_scope(engine) as session:
+        assert auth.load_session(session, secret, token) is None
+        with pytest.raises(auth.SignInError):
+            auth.authenticate(session, "nurse@clinic.example", "nurse-password-1")
+
+
+def test_overview_figures(engine, seeded):
+    with engine.begin() as connection:
+        data = overview(connection, ZONE)
+    assert data["conversations"] == 6
+    assert data["open_handoffs"] == 2 and data["urgent_handoffs"] == 1
+    assert data["new_intakes"] == 1
+    assert 0 < data["fallback_rate"] < 1
+    charts = {chart.title: chart for chart in data["charts"]}
+    top = charts["Most asked answer keys"]
+    assert {bar.title.split(":")[0] for bar in top.bars} == {
+        "is_it_safe",
+        "relief_duration",
+        "side_effects",
+    }
+    assert len(charts["Conversations per day"].bars) == 30
+
+
+def test_purge_deletes_conversations_past_retention(engine, seeded):
+    with engine.begin() as connection:
+        queries.set_review(connection, "+15551234567", "reviewed", "a@x.org")
+        privacy.audit(connection, "a@x.org", "view", "conversation", "+15551234567")
+    deleted = privacy.purge(engine, older_than_days=2)
+    assert deleted.conversations == 1
+    assert count(engine, "events", "sender_id = '+15551234567'") == 0
+    assert (
+        count(engine, "conversation_summaries", "conversation_id = '+15551234567'") == 0
+    )
+    assert count(engine, "conversation_reviews") == 0
+    assert count(engine, "console_audit_log", "object_id = '+15551234567'") == 0
+    assert count(engine, "events", "sender_id = 'rest-safety'") > 0
+    assert count(engine, "handoffs") == 2 and count(engine, "intake_requests") == 1
+    later = time.time() + 3 * 86400  # three days on, everything is past retention
+    assert privacy.purge(engine, older_than_days=2, now=later).conversations == 5
+    assert count(engine, "events") == 0
+    with pytest.raises(ValueError):
+        privacy.purge(engine, older_than_days=0)
+
+
+def test_forget_a_patient_by_phone_and_by_conversation(engine, seeded):
+    phone = "+15551234567"
+    with session_scope(engine) as session:
+        save_intake(
+            session,
+            conversation_id="rest-widget-of-sms-patient",
+            channel="socketio",
+            submission_key="w:1",
+            full_name="Sam",
+            phone_e164=phone,
+            email=None,
+            condition="pain",
+            best_time="any",
+            consent=True,
+        )
+        open_handoff(
+            session,
+            conversation_id=phone,
+            channel="twilio",
+            reason="requested",
+            summary="",
+        )
+        session.add(
+            SmsMessage(
+                conversation_id=phone, phone_e164=phone, body="hi", status="queued"
+            )
+        )
+        session.add(SmsOptOut(phone_e164=phone, opted_out=True, keyword="STOP"))
+    add_conversation(
+        engine, "rest-widget-of-sms-patient", [Turn("hello", intent="greet")]
+    )
+    summaries.refresh(engine, settle_seconds=0)
+    deleted = privacy.forget(engine, phone=phone)
+    assert deleted.conversations == 2
+    for table, column in [
+        ("events", "sender_id"),
+        ("conversation_summaries", "conversation_id"),
+        ("handoffs", "conversation_id"),
+        ("sms_messages", "conversation_id"),
+        ("intake_requests", "conversation_id"),
+    ]:
+        assert (
+            count(
+                engine, table, f"{column} IN ('{phone}', 'rest-widget-of-sms-patient')"
+            )
+            == 0
+        )
+    # The standing opt-out is kept: deleting it would let texts to the number resume.
+    assert count(engine, "sms_opt_outs", f"phone_e164 = '{phone}'") == 1
+    assert count(engine, "events", "sender_id = 'rest-safety'") > 0
+    deleted = privacy.forget(engine, ["rest-hostile"])
+    assert deleted.conversations == 1
+    assert count(engine, "intake_requests") == 0  # its intake request went too
+    assert count(engine, "console_audit_log", "action = 'forget'") == 2
+    with pytest.raises(ValueError):
+        privacy.forget(engine, phone="555-1234")
