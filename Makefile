@@ -17,12 +17,15 @@ export SQLALCHEMY_SILENCE_UBER_WARNING := 1
 export PYTHONPATH := $(CURDIR)
 
 SPACY_PIPELINE := var/spacy/en_ms_pain/meta.json
+NODE_MODULES := node_modules/.package-lock.json
+# Browser tests drive Debian's Chromium (Playwright's own browser download is not used).
+export CHROMIUM_PATH ?= /usr/bin/chromium
 TRAINING_INPUTS := config.yml domain.yml $(shell find data -name '*.yml' 2>/dev/null)
 
-.PHONY: help install run train validate test lint bench lock clean
+.PHONY: help install chromium run train validate test lint bench bench-console lock clean
 
 help: ## List the targets
-	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
 
 $(VENV)/.installed: requirements.lock pyproject.toml
 	@if [ -z "$(PYTHON)" ]; then \
@@ -36,7 +39,24 @@ $(VENV)/.installed: requirements.lock pyproject.toml
 $(SPACY_PIPELINE): $(VENV)/.installed bot/nlu/spacy_pipeline.py
 	$(PY) -m bot.nlu.spacy_pipeline
 
-install: $(VENV)/.installed $(SPACY_PIPELINE) ## Create .venv with Python 3.10 and install what is missing
+# The widget's socket.io client and axe-core for the accessibility test, pinned by
+# package-lock.json; `npm ci` installs exactly that.
+$(NODE_MODULES): package.json package-lock.json
+	@command -v npm >/dev/null 2>&1 || { echo "npm is missing: the chat widget needs" \
+	  "Node.js 18+ with npm at install time (e.g. 'apt-get install nodejs npm')." >&2; exit 1; }
+	npm ci --no-audit --no-fund --loglevel=error
+	@touch $@
+
+install: $(VENV)/.installed $(SPACY_PIPELINE) $(NODE_MODULES) ## Create .venv with Python 3.10 and install what is missing
+
+chromium: ## Install Debian's Chromium for the browser tests if it is missing
+	@if [ ! -x "$(CHROMIUM_PATH)" ]; then \
+	  echo "Installing Chromium for the browser tests (apt-get install chromium)"; \
+	  if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
+	  $$SUDO apt-get install -y chromium >/dev/null || { $$SUDO apt-get update >/dev/null && \
+	    $$SUDO apt-get install -y chromium >/dev/null; } || { echo "Could not install" \
+	    "Chromium: install it (Debian: apt-get install chromium) or set CHROMIUM_PATH=/path." >&2; \
+	    exit 1; }; fi
 
 validate: install ## Check the training data and domain (rasa data validate)
 	$(PY) -m rasa data validate --fail-on-warnings
@@ -44,10 +64,10 @@ validate: install ## Check the training data and domain (rasa data validate)
 train: install ## Train the model if data or config changed (Rasa's fingerprint)
 	$(PY) -m rasa train --out var/models
 
-run: train ## Install, train if needed, start action server :5055 and Rasa :5005
+run: train ## Install, train if needed, start the bot :5005, actions :5055, demo :8000, console :8080
 	$(PY) -m bot.serve
 
-test: install ## Install, validate the data, run the whole test suite
+test: install chromium ## Install, validate the data, run the whole test suite
 	$(PY) -m rasa data validate --fail-on-warnings
 	$(PY) -m pytest -p no:cacheprovider $(PYTEST_ARGS)
 
@@ -56,6 +76,9 @@ lint: install ## Ruff (pydocstyle, Google convention)
 
 bench: install ## NLU benchmark: accuracy vs a TF-IDF baseline, speed, memory
 	$(PY) benchmarks/nlu_bench.py $(BENCH_ARGS)
+
+bench-console: install ## Staff console at 100,000 conversations (SQLite, and PostgreSQL if up)
+	$(PY) benchmarks/console_bench.py $(BENCH_ARGS)
 
 lock: ## Rewrite requirements.lock from the current .venv
 	{ head -n 2 requirements.lock; $(PY) -m pip freeze --exclude-editable | grep -v '^-e'; } > requirements.lock.new

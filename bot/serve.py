@@ -1,8 +1,9 @@
 """Starts the whole product on loopback and stops it cleanly (`make run`).
 
-Runs the action server and the Rasa server as child processes that log to this
-terminal. Ctrl-C (or SIGTERM) stops both; if one of them dies, the other is stopped
-too, so a half-running product never lingers.
+Runs the action server, the Rasa server, the widget/demo page server and the staff
+console as child processes that log to this terminal. Ctrl-C (or SIGTERM) stops them
+all; if one of them dies, the others are stopped too, so a half-running product never
+lingers.
 """
 
 from __future__ import annotations
@@ -52,6 +53,21 @@ def commands(settings: Settings, model: Path = MODELS_DIR) -> Dict[str, List[str
             # "=" form: a random token may start with "-", which argparse would
             # take for an option.
             f"--auth-token={settings.rasa_api_token}",
+        ],
+        "widget server": [
+            python,
+            "-m",
+            "bot.widget",
+            "--port",
+            str(settings.widget_port),
+        ],
+        "staff console": [
+            python,
+            "-m",
+            "bot.console",
+            "serve",
+            "--port",
+            str(settings.console_port),
         ],
     }
 
@@ -121,6 +137,11 @@ def main() -> int:
                 f"    HTTP API      {base}/ (token: RASA_API_TOKEN, "
                 f"or var/rasa_api_token)\n"
                 f"    Actions       http://127.0.0.1:{settings.action_port}/health\n"
+                f"    Demo page     http://localhost:{settings.widget_port}/ "
+                "(the website chat widget)\n"
+                f"    Staff console http://localhost:{settings.console_port}/\n"
+                f"    SMS webhook   POST {base}/webhooks/twilio/webhook "
+                "(TWILIO_* settings)\n"
                 f"  Ctrl-C stops everything.\n",
                 flush=True,
             )

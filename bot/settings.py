@@ -42,6 +42,8 @@ class Settings:
     clinic_hours: str = "Mon-Fri 09:00-17:00"
     clinic_timezone: str = "America/New_York"
     staff_notify_url: Optional[str] = None
+    widget_port: int = 8000
+    console_port: int = 8080
 
     def hours(self):
         """The clinic hours as a `bot.clinic_hours.ClinicHours`."""
@@ -55,11 +57,17 @@ class Settings:
         return self.app_env == "local"
 
     def child_environment(self) -> dict:
-        """Environment for the Rasa and action server processes."""
+        """Environment for the child processes: they read the same settings."""
         return {
             **os.environ,
             "APP_ENV": self.app_env,
             "DATABASE_URL": self.database_url,
+            "RASA_API_TOKEN": self.rasa_api_token,
+            "HOST": self.host,
+            "RASA_PORT": str(self.rasa_port),
+            "ACTION_PORT": str(self.action_port),
+            "WIDGET_PORT": str(self.widget_port),
+            "CONSOLE_PORT": str(self.console_port),
             "ACTION_SERVER_URL": self.action_server_url,
             "CLINIC_HOURS": self.clinic_hours,
             "CLINIC_TIMEZONE": self.clinic_timezone,
@@ -131,6 +139,8 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         rasa_api_token=_api_token(env, is_local),
         host=host,
         rasa_port=_port(env, "RASA_PORT", 5005),
+        widget_port=_port(env, "WIDGET_PORT", 8000),
+        console_port=_port(env, "CONSOLE_PORT", 8080),
         action_port=action_port,
         action_server_url=env.get(
             "ACTION_SERVER_URL", f"http://127.0.0.1:{action_port}/webhook"

@@ -6,8 +6,9 @@ import asyncio
 import os
 import socket
 import time
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Dict, List
+from typing import Any, Dict, Iterator, List
 
 import pytest
 import yaml
@@ -165,6 +166,45 @@ def postgres_url() -> str:
     return POSTGRES_URL
 
 
+# Parametrise a fixture with these to run its tests on both databases.
+BACKENDS = ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
+
+
+@contextmanager
+def fresh_database(request, tmp_path: Path, backend: str) -> Iterator[str]:
+    """The URL of a fresh, empty database, removed afterwards.
+
+    SQLite: a file under `tmp_path`. PostgreSQL: a schema of its own in the test
+    database (skipped with a message when no server answers), dropped at the end.
+    """
+    import uuid
+
+    import sqlalchemy as sa
+    from sqlalchemy.engine import make_url
+
+    from bot.db.engine import dispose_engines
+
+    if backend == "sqlite":
+        try:
+            yield f"sqlite:///{tmp_path / 'clinic.db'}"
+        finally:
+            dispose_engines()
+        return
+    base = request.getfixturevalue("postgres_url")
+    schema = f"test_{uuid.uuid4().hex[:12]}"
+    admin = sa.create_engine(base, future=True)
+    with admin.begin() as connection:
+        connection.exec_driver_sql(f'CREATE SCHEMA "{schema}"')
+    url = make_url(base).update_query_dict({"options": f"-csearch_path={schema}"})
+    try:
+        yield url.render_as_string(hide_password=False)
+    finally:
+        dispose_engines()
+        with admin.begin() as connection:
+            connection.exec_driver_sql(f'DROP SCHEMA "{schema}" CASCADE')
+        admin.dispose()
+
+
 @pytest.fixture
 def clinic_db(tmp_path, monkeypatch):
     """A migrated SQLite database that the actions use through DATABASE_URL."""
@@ -179,3 +219,27 @@ def clinic_db(tmp_path, monkeypatch):
     yield url
     db_engine.dispose_engines()
     get_settings.cache_clear()
+
+
+CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """Headless Debian Chromium driven by Playwright (no browser download).
+
+    Module scope, not session: while Playwright's sync API runs, the main thread
+    has a running event loop, which would break the asyncio tests that follow.
+    """
+    if not Path(CHROMIUM).exists():
+        pytest.fail(f"Chromium not found at {CHROMIUM}: `make test` installs it")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(
+            executable_path=CHROMIUM,
+            headless=True,
+            args=["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"],
+        )
+        yield chromium
+        chromium.close()

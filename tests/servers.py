@@ -1,4 +1,7 @@
-"""The real action server and Rasa server on free loopback ports, for tests.
+"""The product's real processes on free loopback ports, for tests.
+
+Action server, Rasa server, widget server and staff console: the processes of
+`make run` (`bot.serve.commands`).
 
     with run_servers(trained_model, tmp_path) as servers:
         requests.post(servers.base_url + "/webhooks/rest/webhook", json={...})
@@ -35,10 +38,12 @@ class Servers:
 
     base_url: str  # Rasa server, e.g. http://127.0.0.1:43121
     action_url: str  # action server, e.g. http://127.0.0.1:43122
+    widget_url: str  # widget and demo page server, e.g. http://127.0.0.1:43123
+    console_url: str  # staff console, e.g. http://127.0.0.1:43124
     token: str  # Rasa's HTTP API token (`?token=`)
     database_url: str
     db_path: Optional[Path]  # the SQLite file, None for PostgreSQL
-    log_dir: Path  # action_server.log, rasa_server.log
+    log_dir: Path  # action_server.log, rasa_server.log, widget_server.log, ...
 
 
 def _log_tail(path: Path) -> str:
@@ -55,7 +60,7 @@ def run_servers(
     extra_env: Optional[Mapping[str, str]] = None,
     credentials: Optional[Path] = None,
 ) -> Iterator[Servers]:
-    """Starts both servers, yields where they are, and stops them.
+    """Starts every process of `make run`, yields where they are, and stops them.
 
     Args:
         model_path: the trained model (file or directory).
@@ -77,13 +82,18 @@ def run_servers(
     """
     tmp_dir = Path(tmp_dir)
     extra = dict(extra_env or {})
-    action_port, rasa_port = free_port(), free_port()
+    action_port, rasa_port, widget_port = free_port(), free_port(), free_port()
+    console_port = free_port()
+    # The demo page's origin, which the socket.io channel must accept.
+    extra.setdefault("WIDGET_ALLOWED_ORIGINS", f"http://127.0.0.1:{widget_port}")
     settings = load_settings(
         {
             "DATABASE_URL": f"sqlite:///{tmp_dir / 'rasa.db'}",
             "RASA_API_TOKEN": secrets.token_urlsafe(24),
             "ACTION_PORT": str(action_port),
             "RASA_PORT": str(rasa_port),
+            "WIDGET_PORT": str(widget_port),
+            "CONSOLE_PORT": str(console_port),
             **extra,
         }
     )
@@ -96,6 +106,8 @@ def run_servers(
     servers = Servers(
         base_url=f"http://127.0.0.1:{settings.rasa_port}",
         action_url=f"http://127.0.0.1:{settings.action_port}",
+        widget_url=f"http://127.0.0.1:{settings.widget_port}",
+        console_url=f"http://127.0.0.1:{settings.console_port}",
         token=settings.rasa_api_token,
         database_url=settings.database_url,
         db_path=(
@@ -119,6 +131,11 @@ def run_servers(
                 )
             waits = {
                 "action server": (servers.action_url + "/health", ACTION_START_SECONDS),
+                "widget server": (servers.widget_url + "/health", ACTION_START_SECONDS),
+                "staff console": (
+                    servers.console_url + "/healthz",
+                    ACTION_START_SECONDS,
+                ),
                 "rasa server": (servers.base_url + "/", RASA_START_SECONDS),
             }
             for name, (health_url, timeout) in waits.items():

@@ -1,4 +1,4 @@
-"""`make run`'s launcher: starts both servers, answers, and stops both on Ctrl-C."""
+"""`make run`'s launcher: starts every process, answers, and stops them on Ctrl-C."""
 
 import json
 import os
@@ -10,6 +10,8 @@ import urllib.request
 
 import pytest
 
+from bot.serve import commands
+from bot.settings import load_settings
 from tests.conftest import ROOT, free_port, wait_for_http
 
 pytestmark = [pytest.mark.model, pytest.mark.server]
@@ -30,12 +32,13 @@ def alive(pid):
 
 @pytest.mark.parametrize("stop_signal", [signal.SIGINT])
 def test_launcher_serves_and_stops_everything(trained_model, tmp_path, stop_signal):
-    rasa_port, action_port = free_port(), free_port()
+    rasa_port, action_port, widget_port = free_port(), free_port(), free_port()
     env = {
         **os.environ,
         "DATABASE_URL": f"sqlite:///{tmp_path / 'rasa.db'}",
         "RASA_PORT": str(rasa_port),
         "ACTION_PORT": str(action_port),
+        "WIDGET_PORT": str(widget_port),
         "RASA_API_TOKEN": "launcher-test-token-0123456789",
     }
     log = open(tmp_path / "launcher.log", "w")
@@ -57,8 +60,9 @@ def test_launcher_serves_and_stops_everything(trained_model, tmp_path, stop_sign
         with urllib.request.urlopen(request, timeout=60) as response:
             replies = json.loads(response.read())
         assert any("hours or days" in r.get("text", "") for r in replies)
+        wait_for_http(f"http://127.0.0.1:{widget_port}/", 30, launcher)  # demo page
         children = children_of(launcher.pid)
-        assert len(children) == 2
+        assert len(children) == len(commands(load_settings(env)))
         launcher.send_signal(stop_signal)
         assert launcher.wait(timeout=40) == 0
         deadline = time.monotonic() + 10

@@ -195,6 +195,28 @@ class UTCDateTime(TypeDecorator):
         return value.astimezone(timezone.utc)
 
 
+def created_at_column(index: bool = False) -> Column:
+    """When a row was made: set by Python, or by the database for raw inserts."""
+    return Column(
+        UTCDateTime(),
+        nullable=False,
+        default=utcnow,
+        server_default=func.now(),
+        index=index,
+    )
+
+
+def updated_at_column() -> Column:
+    """When a row last changed: set at insert and at every ORM update."""
+    return Column(
+        UTCDateTime(),
+        nullable=False,
+        default=utcnow,
+        onupdate=utcnow,
+        server_default=func.now(),
+    )
+
+
 class IntakeRequest(Base):
     """A patient's request to be contacted, collected by the intake form.
 
@@ -222,20 +244,8 @@ class IntakeRequest(Base):
     notes = Column(String(4000), nullable=True)  # staff's notes
     notified_at = Column(UTCDateTime(), nullable=True)
     notify_error = Column(String(1000), nullable=True)
-    created_at = Column(
-        UTCDateTime(),
-        nullable=False,
-        default=utcnow,
-        server_default=func.now(),
-        index=True,
-    )
-    updated_at = Column(
-        UTCDateTime(),
-        nullable=False,
-        default=utcnow,
-        onupdate=utcnow,
-        server_default=func.now(),
-    )
+    created_at = created_at_column(index=True)
+    updated_at = updated_at_column()
 
     __table_args__ = (
         CheckConstraint(_in("status", INTAKE_STATUSES), name="status"),
@@ -286,13 +296,7 @@ class Handoff(Base):
         server_default=false(),
     )
     summary = Column(String(2000), nullable=False)  # what the patient asked
-    created_at = Column(
-        UTCDateTime(),
-        nullable=False,
-        default=utcnow,
-        server_default=func.now(),
-        index=True,
-    )
+    created_at = created_at_column(index=True)
     claimed_by = Column(String(200), nullable=True)
     claimed_at = Column(UTCDateTime(), nullable=True)
     closed_at = Column(UTCDateTime(), nullable=True)
@@ -328,3 +332,111 @@ class Handoff(Base):
 
     def __repr__(self) -> str:
         return f"<Handoff id={self.id} status={self.status} urgent={self.urgent}>"
+
+
+# --- SMS (bot.channels.twilio_sms) ---------------------------------------------------
+
+SMS_MESSAGE_STATUSES = ("queued", "sent", "failed", "blocked")
+SMS_OPT_OUT_TEXT_RULES = {
+    "phone_e164": TextRule(20),
+    "keyword": TextRule(32),
+}
+SMS_MESSAGE_TEXT_RULES = {
+    "conversation_id": TextRule(255),
+    "phone_e164": TextRule(20),
+    "body": TextRule(1600, required=False, nullable=True),  # Twilio's maximum
+    "buttons": TextRule(4000, required=False, nullable=True),
+    "error_code": TextRule(32, required=False, nullable=True),
+    "twilio_sid": TextRule(64, required=False, nullable=True),
+}
+SMS_MESSAGE_MAX_LENGTHS = {
+    name: rule.max_length for name, rule in SMS_MESSAGE_TEXT_RULES.items()
+}
+
+
+def _check_phone(field: str, value: Any) -> str:
+    if not E164_PATTERN.fullmatch(value):
+        raise InvalidValueError(field, "must be in E.164 form: + and 2-15 digits")
+    return value
+
+
+class SmsOptOut(Base):
+    """A phone number's SMS consent: STOP opts it out, START opts it back in.
+
+    One row per number, kept when the number opts back in (`opted_out` False), so
+    the last keyword and its time stay on record.
+    """
+
+    __tablename__ = "sms_opt_outs"
+
+    id = Column(Integer, primary_key=True)
+    phone_e164 = Column(String(20), nullable=False, unique=True)
+    opted_out = Column(
+        Boolean(create_constraint=True, name="opted_out_bool"), nullable=False
+    )
+    keyword = Column(String(32), nullable=False)  # e.g. "STOP", "START"
+    changed_at = updated_at_column()
+
+    __table_args__ = (*_length_checks(SMS_OPT_OUT_TEXT_RULES),)
+
+    @validates(*SMS_OPT_OUT_TEXT_RULES)
+    def _validate_text(self, key: str, value: Any) -> str | None:
+        value = check_text(key, value, SMS_OPT_OUT_TEXT_RULES[key])
+        return _check_phone(key, value) if key == "phone_e164" else value
+
+    @validates("opted_out")
+    def _validate_opted_out(self, key: str, value: Any) -> bool:
+        return _check_bool(key, value)
+
+    def __repr__(self) -> str:
+        return f"<SmsOptOut id={self.id} opted_out={self.opted_out}>"
+
+
+class SmsMessage(Base):
+    """One outbound SMS: queued -> sent, failed (after retries) or blocked (opt-out).
+
+    `body` is health information: it is kept only while the message is not sent
+    (queued or failed, so a failed send can be resent) and cleared once Twilio has
+    accepted it; blocked messages never store it. `buttons` (JSON: the options the
+    message offered, `[{"title": ..., "payload": ...}]`) lets a reply "1" pick the
+    first option, in whichever process receives it.
+    """
+
+    __tablename__ = "sms_messages"
+
+    id = Column(Integer, primary_key=True)
+    conversation_id = Column(String(255), nullable=False, index=True)
+    phone_e164 = Column(String(20), nullable=False, index=True)
+    body = Column(String(1600), nullable=True)
+    buttons = Column(String(4000), nullable=True)
+    status = Column(
+        String(16), nullable=False, default="queued", server_default="queued"
+    )
+    attempts = Column(Integer, nullable=False, default=0, server_default="0")
+    error_code = Column(String(32), nullable=True)  # Twilio's code or e.g. "network"
+    twilio_sid = Column(String(64), nullable=True)
+    created_at = created_at_column(index=True)
+    updated_at = updated_at_column()
+
+    __table_args__ = (
+        CheckConstraint(_in("status", SMS_MESSAGE_STATUSES), name="status"),
+        CheckConstraint("attempts >= 0", name="attempts_positive"),
+        *_length_checks(SMS_MESSAGE_TEXT_RULES),
+    )
+
+    @validates(*SMS_MESSAGE_TEXT_RULES)
+    def _validate_text(self, key: str, value: Any) -> str | None:
+        value = check_text(key, value, SMS_MESSAGE_TEXT_RULES[key])
+        return _check_phone(key, value) if key == "phone_e164" else value
+
+    @validates("status")
+    def _validate_status(self, key: str, value: Any) -> str:
+        return _check_choice(key, value, SMS_MESSAGE_STATUSES)
+
+    def __repr__(self) -> str:
+        return f"<SmsMessage id={self.id} status={self.status}>"
+
+
+# The staff console's tables (migration 0003) live with the console; importing
+# them here keeps `metadata` complete for migrations and schema checks.
+from bot.console import models as _console_models  # noqa: E402, F401

@@ -17,7 +17,6 @@ import sqlalchemy as sa
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
@@ -47,39 +46,39 @@ from bot.db.repository import (
     open_handoff,
     save_intake,
 )
-from tests.conftest import ROOT
+from tests.conftest import BACKENDS, ROOT, fresh_database
 
-BACKENDS = ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
-OUR_TABLES = {"intake_requests", "handoffs"}
+OUR_TABLES = {
+    "intake_requests",
+    "handoffs",
+    "sms_opt_outs",
+    "sms_messages",
+    # staff console (migration 0003)
+    "console_users",
+    "console_sessions",
+    "conversation_summaries",
+    "conversation_answers",
+    "conversation_reviews",
+    "conversation_tags",
+    "message_corrections",
+    "console_audit_log",
+    "console_state",
+}
+HEAD = head_revision()  # the newest migration; later ones need no edit here
 PHONE = "+15551234567"
 
 
 @pytest.fixture(params=BACKENDS)
 def db_url(request, tmp_path):
     """A fresh, empty database: a SQLite file, or a PostgreSQL schema of its own."""
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'clinic.db'}"
-        dispose_engines()
-        return
-    base = request.getfixturevalue("postgres_url")
-    schema = f"test_db_{uuid.uuid4().hex[:12]}"
-    admin = sa.create_engine(base, future=True)
-    with admin.begin() as connection:
-        connection.exec_driver_sql(f'CREATE SCHEMA "{schema}"')
-    url = make_url(base).update_query_dict({"options": f"-csearch_path={schema}"})
-    try:
-        yield url.render_as_string(hide_password=False)
-    finally:
-        dispose_engines()
-        with admin.begin() as connection:
-            connection.exec_driver_sql(f'DROP SCHEMA "{schema}" CASCADE')
-        admin.dispose()
+    with fresh_database(request, tmp_path, request.param) as url:
+        yield url
 
 
 @pytest.fixture
 def engine(db_url):
     """The migrated database's engine."""
-    assert upgrade(db_url) == "0001"
+    assert upgrade(db_url) == HEAD
     return get_engine(db_url)
 
 
@@ -115,8 +114,8 @@ def tables(engine) -> set:
 
 def test_migrations_apply_and_are_idempotent(db_url):
     assert current_revision(db_url) is None
-    assert upgrade(db_url) == "0001" == head_revision()
-    assert upgrade(db_url) == "0001"  # second start of the action server
+    assert upgrade(db_url) == HEAD
+    assert upgrade(db_url) == HEAD  # second start of the action server
     engine = get_engine(db_url)
     assert OUR_TABLES | {VERSION_TABLE} <= tables(engine)
     assert "alembic_version" not in tables(engine)
@@ -124,7 +123,7 @@ def test_migrations_apply_and_are_idempotent(db_url):
         rows = connection.exec_driver_sql(
             f"SELECT version_num FROM {VERSION_TABLE}"
         ).all()
-    assert [tuple(row) for row in rows] == [("0001",)]
+    assert [tuple(row) for row in rows] == [(HEAD,)]
 
 
 def test_migrations_never_touch_rasa_events(db_url):
@@ -142,7 +141,7 @@ def test_migrations_never_touch_rasa_events(db_url):
         assert connection.exec_driver_sql("SELECT sender_id FROM events").all() == [
             ("patient",)
         ]
-    assert upgrade(db_url) == "0001"
+    assert upgrade(db_url) == HEAD
 
 
 def test_schema_matches_models(engine):
@@ -170,8 +169,8 @@ def test_two_processes_migrate_at_once(db_url):
     outputs = [proc.communicate(timeout=120) for proc in procs]
     for proc, (out, err) in zip(procs, outputs, strict=True):
         assert proc.returncode == 0, err.decode()
-        assert b"at revision 0001" in out
-    assert current_revision(db_url) == "0001"
+        assert f"at revision {HEAD}".encode() in out
+    assert current_revision(db_url) == HEAD
     with get_engine(db_url).connect() as connection:
         rows = connection.exec_driver_sql(f"SELECT * FROM {VERSION_TABLE}").all()
     assert len(rows) == 1
@@ -192,7 +191,7 @@ async def test_shares_one_sqlite_file_with_rasa_tracker_store(tmp_path):
         tracker = DialogueStateTracker("patient", domain.slots)
         tracker.update(UserUttered("sign me up"))
         await store.save(tracker)
-        assert upgrade(url) == "0001"
+        assert upgrade(url) == HEAD
         engine = get_engine(url)
         with session_scope(engine) as session:
             save_intake(session, **intake_values(conversation_id="patient"))
@@ -251,7 +250,7 @@ def test_engine_is_cached_and_defaults_to_database_url(tmp_path, monkeypatch):
         engine = get_engine()
         assert engine is get_engine() is get_engine(f"sqlite:///{path}")
         assert engine.url.database == str(path)
-        assert upgrade() == "0001"
+        assert upgrade() == HEAD
         assert path.exists()
     finally:
         get_settings.cache_clear()
