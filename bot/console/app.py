@@ -4,7 +4,8 @@ Every request passes `authenticate` first: without a valid session cookie any pa
 redirects to `/login` (JSON endpoints answer 401), and every POST must carry the
 session's CSRF token (form field `csrf_token` or header `X-CSRF-Token`) and, when
 the browser sends one, an `Origin` of this site. Only `/login`, `/static/…` and
-`/healthz` are public.
+`/healthz` are public. A session ends after `CONSOLE_IDLE_MINUTES` without a
+request; requests to `*.json` (the handoff queue's polling) do not count.
 
 Every response gets a strict Content-Security-Policy (scripts and styles only
 from `/static`, no inline code), `X-Frame-Options: DENY`, `nosniff`,
@@ -62,7 +63,13 @@ async def authenticate(request: Request):
     app = request.app
     if token:
         request.ctx.user = await blocking(
-            _load_session, app.ctx.engine, app.ctx.settings.secret_key, token
+            _load_session,
+            app.ctx.engine,
+            app.ctx.settings,
+            token,
+            # Background polling (the handoff queue's JSON) is not activity:
+            # an unattended tab must not keep the session alive.
+            not request.path.endswith(".json"),
         )
     if request.method == "POST" and not _same_origin(request):
         return response.text("Cross-site request refused.", status=403)
@@ -92,11 +99,13 @@ async def authenticate(request: Request):
     return None
 
 
-def _load_session(engine: Engine, secret_key: str, token: str):
+def _load_session(engine: Engine, settings: ConsoleSettings, token: str, touch: bool):
     from bot.db.engine import session_scope
 
     with session_scope(engine) as session:
-        return auth.load_session(session, secret_key, token)
+        return auth.load_session(
+            session, settings.secret_key, token, settings.idle_minutes, touch
+        )
 
 
 async def security_headers(request: Request, resp: HTTPResponse) -> None:

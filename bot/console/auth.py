@@ -5,9 +5,16 @@
 - `MAX_FAILURES` wrong passwords in a row lock the account for `LOCK_MINUTES`;
   while locked, even the right password is refused. The message never says
   whether the email exists.
+- `THROTTLE_FAILURES` failed sign-ins from one client address within
+  `THROTTLE_MINUTES`, whatever the accounts (known or not), refuse further
+  attempts from that address until the window has moved on. The failures are the
+  audit log's "sign-in failed" entries, so the count holds across restarts and
+  processes.
 - A session is a random cookie value; the database keeps only its HMAC (keyed
   with `CONSOLE_SECRET_KEY`), so a copy of the database opens no session. Each
-  session has its own CSRF token, checked on every POST.
+  session has its own CSRF token, checked on every POST. It ends
+  `CONSOLE_SESSION_HOURS` after sign-in, or after `CONSOLE_IDLE_MINUTES` without
+  a request; the last request time is written at most once a minute.
 - The sign-in form (no session yet) gets a CSRF token signed with the secret key
   and tied to a short-lived cookie (double submit).
 """
@@ -26,13 +33,18 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
-from bot.console.models import ROLES, ConsoleSession, ConsoleUser
+from bot.console.models import ROLES, AuditEntry, ConsoleSession, ConsoleUser
 from bot.console.settings import MIN_PASSWORD_LENGTH
 from bot.db.models import utcnow
 
 MAX_FAILURES = 5
 LOCK_MINUTES = 15
 MAX_EMAIL_LENGTH = 254
+THROTTLE_FAILURES = 20
+THROTTLE_MINUTES = 15
+SIGN_IN_FAILED = "sign-in failed"  # the audit action of a refused sign-in
+DEFAULT_IDLE_MINUTES = 30
+TOUCH_SECONDS = 60  # how stale `last_seen_at` may get before it is written
 
 _hasher = PasswordHasher(time_cost=2, memory_cost=19456, parallelism=1)
 # Verified against when the email is unknown, so both cases take as long.
@@ -45,6 +57,10 @@ class AccountError(ValueError):
 
 class SignInError(Exception):
     """Sign-in refused: wrong email or password, disabled or locked account."""
+
+
+class Throttled(SignInError):
+    """Too many failed sign-ins from the client's address: not even tried."""
 
 
 @dataclass(frozen=True)
@@ -174,6 +190,23 @@ def authenticate(session: Session, email: str, password: str) -> ConsoleUser:
     return user
 
 
+def throttled(session: Session, client_ip: Optional[str]) -> bool:
+    """True when `client_ip` failed to sign in too often lately (any accounts)."""
+    if not client_ip:
+        return False
+    since = utcnow() - timedelta(minutes=THROTTLE_MINUTES)
+    failures = session.execute(
+        select(func.count())
+        .select_from(AuditEntry)
+        .where(
+            AuditEntry.client_ip == client_ip[:64],
+            AuditEntry.at >= since,
+            AuditEntry.action == SIGN_IN_FAILED,
+        )
+    ).scalar_one()
+    return failures >= THROTTLE_FAILURES
+
+
 def _verify(password_hash: str, password: str) -> bool:
     try:
         return _hasher.verify(password_hash, password or "")
@@ -198,14 +231,30 @@ def start_session(
             user_id=user.id,
             csrf_token=secrets.token_urlsafe(32),
             expires_at=utcnow() + timedelta(hours=hours),
+            last_seen_at=utcnow(),
         )
     )
     session.flush()
     return token
 
 
-def load_session(session: Session, secret_key: str, token: str) -> Optional[SignedIn]:
-    """The signed-in user of a cookie value, or None (expired, unknown, disabled)."""
+def load_session(
+    session: Session,
+    secret_key: str,
+    token: str,
+    idle_minutes: int = DEFAULT_IDLE_MINUTES,
+    touch: bool = True,
+) -> Optional[SignedIn]:
+    """The signed-in user of a cookie value, or None (expired, idle, unknown, disabled).
+
+    Args:
+        session: the database session (committed by the caller).
+        secret_key: `CONSOLE_SECRET_KEY`.
+        token: the cookie's value.
+        idle_minutes: the session ends after this long without a request.
+        touch: count this request as activity (False for background polling);
+            the time is written only when the stored one is a minute old.
+    """
     if not token or len(token) > 128:
         return None
     row = session.execute(
@@ -216,8 +265,13 @@ def load_session(session: Session, secret_key: str, token: str) -> Optional[Sign
     if row is None:
         return None
     stored, user = row
-    if stored.expires_at <= utcnow() or not user.active:
+    now = utcnow()
+    last_seen = stored.last_seen_at or stored.created_at
+    idle = now - last_seen >= timedelta(minutes=idle_minutes)
+    if stored.expires_at <= now or idle or not user.active:
         return None
+    if touch and now - last_seen >= timedelta(seconds=TOUCH_SECONDS):
+        stored.last_seen_at = now
     return SignedIn(user.id, user.email, user.role, stored.csrf_token)
 
 

@@ -1,4 +1,4 @@
-"""The staff console's tables (migration 0003), on the project's shared `Base`.
+"""The staff console's tables (migrations 0003, 0004), on the project's shared `Base`.
 
 - `console_users`, `console_sessions`: staff accounts (argon2 hashes, lockout
   counters) and server-side sessions (only a keyed hash of the cookie is stored).
@@ -8,7 +8,8 @@
   be dropped and rebuilt at any time; `console_state` keeps the refresh watermark.
 - `conversation_reviews`, `conversation_tags`, `message_corrections`: what staff
   add to a conversation (review status and note, tags, corrected labels).
-- `console_audit_log`: who viewed or changed which conversation or intake request.
+- `console_audit_log`: who viewed or changed which conversation or intake request
+  (also failed sign-ins, counted per client address for throttling).
 
 `bot.db.models` imports this module, so `bot.db.models.metadata` (migrations,
 `tests/unit/test_db.py`) always includes these tables.
@@ -22,6 +23,7 @@ from sqlalchemy import (
     Column,
     Float,
     ForeignKey,
+    Index,
     Integer,
     String,
     Text,
@@ -92,6 +94,8 @@ class ConsoleSession(Base):
     csrf_token = Column(String(64), nullable=False)
     created_at = created_at_column()
     expires_at = Column(UTCDateTime(), nullable=False, index=True)
+    # The last request (written at most once a minute); NULL: none since sign-in.
+    last_seen_at = Column(UTCDateTime(), nullable=True)  # migration 0004
 
 
 class ConversationSummary(Base):
@@ -182,6 +186,9 @@ class AuditEntry(Base):
     object_type = Column(String(32), nullable=False)  # conversation, intake, ...
     object_id = Column(String(255), nullable=True, index=True)
     client_ip = Column(String(64), nullable=True)
+
+    # Failed sign-ins per client address (migration 0004).
+    __table_args__ = (Index("ix_console_audit_log_client_ip", "client_ip", "at"),)
 
 
 class ConsoleState(Base):

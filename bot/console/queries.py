@@ -3,7 +3,8 @@
 Every function takes a SQLAlchemy `Connection` (inside `engine.begin()`), so a
 page's reads and its audit entry commit together. Lists read the derived
 `conversation_summaries` (bot/console/summaries.py); a transcript reads Rasa's
-`events` rows of one conversation (`sender_id` is indexed by Rasa).
+`events` rows of one conversation (`sender_id` is indexed by Rasa). The audit log
+page reads `console_audit_log`.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from bot.console import summaries
 from bot.console.models import (
     OUTCOMES,
     REVIEW_STATUSES,
+    AuditEntry,
     ConversationAnswer,
     ConversationReview,
     ConversationSummary,
@@ -53,6 +55,7 @@ A = ConversationAnswer.__table__
 C = MessageCorrection.__table__
 H = Handoff.__table__
 I = IntakeRequest.__table__  # noqa: E741 - table alias, like the others
+AU = AuditEntry.__table__
 
 
 @lru_cache(maxsize=1)
@@ -92,29 +95,18 @@ class ConversationFilter:
     @classmethod
     def from_args(cls, args: Dict[str, str]) -> ConversationFilter:
         """Reads the filters from query arguments, ignoring invalid values."""
-
-        def day(name: str) -> Optional[date]:
-            try:
-                return date.fromisoformat(args.get(name, ""))
-            except ValueError:
-                return None
-
-        try:
-            page = max(1, min(int(args.get("page", "1")), 100000))
-        except ValueError:
-            page = 1
         outcome = args.get("outcome", "")
         review = args.get("review", "")
         return cls(
-            date_from=day("from"),
-            date_to=day("to"),
+            date_from=_day_arg(args, "from"),
+            date_to=_day_arg(args, "to"),
             channel=args.get("channel", "")[:64],
             outcome=outcome if outcome in OUTCOMES else "",
             answer_key=args.get("answer_key", "")[:128],
             review=review if review in REVIEW_STATUSES else "",
             tag=args.get("tag", "").strip().lower()[:64],
             q=args.get("q", "").strip()[:200],
-            page=page,
+            page=_page_arg(args),
         )
 
     def query_args(self, **changes: Any) -> Dict[str, str]:
@@ -132,6 +124,20 @@ class ConversationFilter:
         }
         values.update({k: str(v) for k, v in changes.items()})
         return {k: v for k, v in values.items() if v and not (k == "page" and v == "1")}
+
+
+def _day_arg(args: Dict[str, str], name: str) -> Optional[date]:
+    try:
+        return date.fromisoformat(args.get(name, ""))
+    except ValueError:
+        return None
+
+
+def _page_arg(args: Dict[str, str]) -> int:
+    try:
+        return max(1, min(int(args.get("page", "1")), 100000))
+    except ValueError:
+        return 1
 
 
 def _day_start(day: date, zone: ZoneInfo) -> float:
@@ -526,3 +532,82 @@ def all_intakes(connection: Connection, status: str = "") -> Sequence[Any]:
     return (
         connection.execute(sa.select(I).where(*where).order_by(I.c.id)).mappings().all()
     )
+
+
+# --- audit log ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class AuditFilter:
+    """The audit log page's filters, as given in the query string (all optional)."""
+
+    user: str = ""  # part of the staff email, any case
+    action: str = ""
+    date_from: Optional[date] = None
+    date_to: Optional[date] = None
+    page: int = 1
+
+    @classmethod
+    def from_args(cls, args: Dict[str, str]) -> AuditFilter:
+        """Reads the filters from query arguments, ignoring invalid values."""
+        return cls(
+            user=args.get("user", "").strip()[:254],
+            action=args.get("action", "").strip()[:64],
+            date_from=_day_arg(args, "from"),
+            date_to=_day_arg(args, "to"),
+            page=_page_arg(args),
+        )
+
+    def query_args(self, **changes: Any) -> Dict[str, str]:
+        """The filters as query arguments (for links to other pages)."""
+        values = {
+            "user": self.user,
+            "action": self.action,
+            "from": self.date_from.isoformat() if self.date_from else "",
+            "to": self.date_to.isoformat() if self.date_to else "",
+            "page": str(self.page),
+        }
+        values.update({k: str(v) for k, v in changes.items()})
+        return {k: v for k, v in values.items() if v and not (k == "page" and v == "1")}
+
+
+def _audit_conditions(f: AuditFilter, zone: ZoneInfo) -> List[Any]:
+    where: List[Any] = []
+    if f.user:
+        where.append(sa.func.lower(AU.c.user_email).like(_like(f.user), escape="\\"))
+    if f.action:
+        where.append(AU.c.action == f.action)
+    if f.date_from:
+        where.append(AU.c.at >= datetime.combine(f.date_from, time(0), tzinfo=zone))
+    if f.date_to:
+        end = datetime.combine(f.date_to + timedelta(days=1), time(0), tzinfo=zone)
+        where.append(AU.c.at < end)
+    return where
+
+
+def list_audit(
+    connection: Connection, f: AuditFilter, zone: ZoneInfo
+) -> Tuple[List[Dict[str, Any]], int]:
+    """One page of audit entries, newest first, and the total matching count."""
+    where = _audit_conditions(f, zone)
+    total = connection.execute(
+        sa.select(sa.func.count()).select_from(AU).where(*where)
+    ).scalar_one()
+    rows = connection.execute(
+        sa.select(AU)
+        .where(*where)
+        .order_by(AU.c.at.desc(), AU.c.id.desc())
+        .limit(PAGE_SIZE)
+        .offset((f.page - 1) * PAGE_SIZE)
+    ).mappings()
+    return [dict(r) for r in rows], total
+
+
+def audit_actions(connection: Connection) -> List[str]:
+    """The actions the audit log holds (for the filter)."""
+    return [
+        a
+        for (a,) in connection.execute(
+            sa.select(AU.c.action).distinct().order_by(AU.c.action)
+        )
+    ]

@@ -11,6 +11,8 @@ the console's own variables:
   start when no account exists yet.
 - `CONSOLE_RETENTION_DAYS` (365): `purge` deletes conversations older than this.
 - `CONSOLE_SESSION_HOURS` (12): a signed-in session ends after this long.
+- `CONSOLE_IDLE_MINUTES` (30): ... or after this long without a request (the
+  handoff queue's own polling does not count).
 
 Outside a local run session cookies are `Secure` (HTTPS only).
 """
@@ -49,6 +51,7 @@ class ConsoleSettings:
     admin_password: Optional[str] = None
     retention_days: int = 365
     session_hours: int = 12
+    idle_minutes: int = 30
 
     @property
     def is_local(self) -> bool:
@@ -142,6 +145,7 @@ def load_console_settings(env: Mapping[str, str] | None = None) -> ConsoleSettin
         admin_password=admin_password,
         retention_days=_positive_int(env, "CONSOLE_RETENTION_DAYS", 365),
         session_hours=_positive_int(env, "CONSOLE_SESSION_HOURS", 12),
+        idle_minutes=_positive_int(env, "CONSOLE_IDLE_MINUTES", 30),
     )
 
 

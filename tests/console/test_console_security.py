@@ -3,7 +3,8 @@
 Every route of the app (read from its router, so a new page cannot be forgotten)
 redirects to sign-in without a session; every POST without the CSRF token is
 refused; hostile patient text is escaped in every view; a staff member cannot
-reach admin pages; the lockout; the security headers; the secret key check.
+reach admin pages; the audit log page; the lockout, the throttling of one client
+address and the idle timeout; the security headers; the secret key check.
 """
 
 from __future__ import annotations
@@ -75,9 +76,14 @@ def csrf_of(session: requests.Session, base_url: str) -> str:
 
 
 def test_every_route_is_listed():
-    assert {"/", "/conversations", "/handoffs", "/intake", "/admin/users"} <= set(
-        GET_ROUTES
-    )
+    assert {
+        "/",
+        "/conversations",
+        "/handoffs",
+        "/intake",
+        "/admin/users",
+        "/admin/audit",
+    } <= set(GET_ROUTES)
     assert "/handoffs/reply" in POST_ROUTES and "/logout" in POST_ROUTES
 
 
@@ -189,7 +195,10 @@ def test_hostile_text_in_the_json_feed_is_data(console):
 
 def test_staff_cannot_reach_admin_pages(console):
     session = signed_in(console.url, STAFF)
-    assert session.get(console.url + "/admin/users").status_code == 403
+    admin_pages = [path for path in GET_ROUTES if path.startswith("/admin/")]
+    assert len(admin_pages) >= 2
+    for path in admin_pages:
+        assert session.get(console.url + path).status_code == 403, path
     token = csrf_of(session, console.url)
     response = session.post(
         console.url + "/admin/users",
@@ -203,7 +212,8 @@ def test_staff_cannot_reach_admin_pages(console):
     assert response.status_code == 403
     admin = signed_in(console.url)
     assert "intruder@" not in admin.get(console.url + "/admin/users").text
-    assert "Users</a>" not in session.get(console.url + "/").text
+    home = session.get(console.url + "/").text
+    assert "Users</a>" not in home and "Audit log</a>" not in home
 
 
 def test_security_headers_and_cookie_flags(console):
@@ -301,3 +311,128 @@ def test_conversation_ids_are_masked_in_lists_and_full_on_the_detail_page(consol
     assert "+15557654321" not in queue  # a number inside the summary is masked
     intake = session.get(console.url + "/intake").text
     assert "+15559876543" not in intake and "jane.doe@example.org" not in intake
+
+
+def _audit_rows(console, **where) -> list:
+    from bot.console.queries import AU
+
+    with console.engine.connect() as connection:
+        return (
+            connection.execute(
+                AU.select().where(*(AU.c[k] == v for k, v in where.items()))
+            )
+            .mappings()
+            .all()
+        )
+
+
+def test_audit_log_page_masks_escapes_filters_and_is_audited(console):
+    from bot.console import privacy
+
+    hostile = "<script>window.__xss = 1</script>"
+    with console.engine.begin() as connection:
+        privacy.audit(connection, ADMIN[0], "view", "conversation", "+15551234567")
+        privacy.audit(connection, hostile + "@x.org", hostile, "conversation", hostile)
+    session = signed_in(console.url)
+    before = len(_audit_rows(console, object_type="audit log"))
+    html = session.get(console.url + "/admin/audit").text
+    assert 'id="audit-list"' in html and "Audit log</a>" in html
+    assert "+1******4567" in html and "+15551234567" not in html
+    assert "<script>window" not in html and "&lt;script&gt;window.__xss" in html
+    views = _audit_rows(console, object_type="audit log")
+    assert len(views) == before + 1
+    assert views[-1]["user_email"] == ADMIN[0] and views[-1]["action"] == "view"
+    filtered = session.get(
+        console.url + "/admin/audit", params={"user": "x.org", "action": hostile}
+    ).text
+    assert "1 entry" in filtered and "+1******4567" not in filtered
+    assert (
+        "0 entries"
+        in session.get(
+            console.url + "/admin/audit",
+            params={"from": "2000-01-01", "to": "2000-01-02"},
+        ).text
+    )
+
+
+def _sign_in_attempt(session: requests.Session, url: str, email: str, password: str):
+    page = session.get(url + "/login")
+    token = re.search(r'name="csrf_token" value="([^"]+)"', page.text).group(1)
+    return session.post(
+        url + "/login",
+        data={"csrf_token": token, "email": email, "password": password},
+    )
+
+
+def test_too_many_failures_from_one_address_get_429(console):
+    from bot.console import auth
+    from bot.console.queries import AU
+
+    def clear_failures() -> None:
+        with console.engine.begin() as connection:
+            connection.execute(AU.delete().where(AU.c.action == auth.SIGN_IN_FAILED))
+
+    clear_failures()  # the lockout test may have run first, from this address too
+    session = requests.Session()
+    try:
+        for number in range(auth.THROTTLE_FAILURES):
+            email = f"nobody{number}@clinic.example"  # across (unknown) accounts
+            response = _sign_in_attempt(session, console.url, email, "wrong-password")
+            assert response.status_code == 401
+        known = _sign_in_attempt(session, console.url, ADMIN[0], ADMIN[1])
+        unknown = _sign_in_attempt(session, console.url, "x@y.example", "whatever")
+        # Refused even with the right password; the same words for any account.
+        assert known.status_code == unknown.status_code == 429
+        assert "Too many failed sign-ins" in known.text
+        assert known.text == unknown.text
+        assert known.headers["Retry-After"] == str(auth.THROTTLE_MINUTES * 60)
+        assert "console_session" not in session.cookies
+    finally:
+        clear_failures()  # later tests sign in from this address
+    assert signed_in(console.url).get(console.url + "/").status_code == 200
+
+
+def test_an_idle_session_ends_and_polling_does_not_keep_it_alive(console):
+    from datetime import timedelta
+
+    from bot.console import auth
+    from bot.db.engine import session_scope
+    from bot.db.models import utcnow
+
+    account = ("idle@clinic.example", "idle-password-123")
+    with session_scope(console.engine) as db:
+        user_id = auth.create_user(db, account[0], account[1], "staff").id
+    session = signed_in(console.url, account)
+
+    def set_last_seen(minutes_ago: int):
+        value = utcnow() - timedelta(minutes=minutes_ago)
+        with session_scope(console.engine) as db:
+            db.execute(
+                auth.ConsoleSession.__table__.update()
+                .where(auth.ConsoleSession.user_id == user_id)
+                .values(last_seen_at=value)
+            )
+        return value
+
+    def last_seen():
+        with session_scope(console.engine) as db:
+            return (
+                db.execute(
+                    auth.ConsoleSession.__table__.select().where(
+                        auth.ConsoleSession.user_id == user_id
+                    )
+                )
+                .one()
+                ._mapping["last_seen_at"]
+            )
+
+    stale = set_last_seen(29)
+    assert session.get(console.url + "/handoffs.json").status_code == 200
+    assert last_seen() == stale  # the queue's polling is not activity
+    assert session.get(console.url + "/handoffs").status_code == 200
+    assert last_seen() > stale  # a page is
+    set_last_seen(31)  # default CONSOLE_IDLE_MINUTES: 30
+    response = session.get(console.url + "/handoffs", allow_redirects=False)
+    assert response.status_code == 303
+    assert response.headers["Location"].startswith("/login")
+    assert session.get(console.url + "/handoffs.json").status_code == 401

@@ -373,3 +373,139 @@ def test_forget_a_patient_by_phone_and_by_conversation(engine, seeded):
     assert count(engine, "console_audit_log", "action = 'forget'") == 2
     with pytest.raises(ValueError):
         privacy.forget(engine, phone="555-1234")
+
+
+def _session_row(engine, user_id: int) -> auth.ConsoleSession:
+    with session_scope(engine) as session:
+        row = session.execute(
+            sa.select(auth.ConsoleSession).where(auth.ConsoleSession.user_id == user_id)
+        ).scalar_one()
+        session.expunge(row)
+        return row
+
+
+def _set_last_seen(engine, user_id: int, value) -> None:
+    with session_scope(engine) as session:
+        session.execute(
+            sa.update(auth.ConsoleSession)
+            .where(auth.ConsoleSession.user_id == user_id)
+            .values(last_seen_at=value)
+        )
+
+
+def test_idle_sessions_end_and_activity_is_written_at_most_once_a_minute(engine):
+    secret = "s" * 40
+    with session_scope(engine) as session:
+        user = auth.create_user(
+            session, "idle@clinic.example", "idle-password-1", "staff"
+        )
+        token = auth.start_session(session, user, secret, hours=12)
+        user_id = user.id
+
+    def load(**kwargs):
+        with session_scope(engine) as session:
+            return auth.load_session(session, secret, token, **kwargs)
+
+    started = _session_row(engine, user_id).last_seen_at
+    assert started is not None
+    assert load(idle_minutes=30) is not None
+    assert _session_row(engine, user_id).last_seen_at == started  # < 1 min: no write
+    two_minutes_ago = utcnow() - timedelta(minutes=2)
+    _set_last_seen(engine, user_id, two_minutes_ago)
+    assert load(idle_minutes=30, touch=False) is not None  # polling: not activity
+    assert _session_row(engine, user_id).last_seen_at == two_minutes_ago
+    assert load(idle_minutes=30) is not None
+    assert _session_row(engine, user_id).last_seen_at > two_minutes_ago
+    _set_last_seen(engine, user_id, utcnow() - timedelta(minutes=31))
+    assert load(idle_minutes=30) is None  # idle: over
+    assert load(idle_minutes=60) is not None  # a longer setting keeps it
+    # A session opened before migration 0004 has no last request: counts from
+    # its start, and the absolute limit still applies.
+    _set_last_seen(engine, user_id, None)
+    assert load(idle_minutes=30) is not None
+    with session_scope(engine) as session:
+        session.execute(
+            sa.update(auth.ConsoleSession)
+            .where(auth.ConsoleSession.user_id == user_id)
+            .values(expires_at=utcnow() - timedelta(seconds=1))
+        )
+    assert load(idle_minutes=30) is None
+
+
+def test_sign_in_throttling_counts_failures_per_address(engine):
+    def fail(ip: str, times: int = 1, action: str = auth.SIGN_IN_FAILED) -> None:
+        with engine.begin() as connection:
+            for _ in range(times):
+                privacy.audit(connection, None, action, "account", None, ip)
+
+    def throttled(ip) -> bool:
+        with session_scope(engine) as session:
+            return auth.throttled(session, ip)
+
+    fail("10.0.0.1", auth.THROTTLE_FAILURES - 1)
+    fail("10.0.0.1", 5, action="sign-in")  # successes do not count
+    fail("10.0.0.2", 3)
+    assert not throttled("10.0.0.1")
+    fail("10.0.0.1")
+    assert throttled("10.0.0.1")
+    assert not throttled("10.0.0.2") and not throttled(None)
+    with engine.begin() as connection:  # 15 minutes later
+        connection.execute(
+            sa.update(queries.AU)
+            .where(queries.AU.c.client_ip == "10.0.0.1")
+            .values(at=utcnow() - timedelta(minutes=auth.THROTTLE_MINUTES, seconds=1))
+        )
+    assert not throttled("10.0.0.1")
+
+
+def test_audit_log_list_filters_and_pagination(engine):
+    now = utcnow()
+    rows = [
+        dict(
+            at=now - timedelta(minutes=n),
+            user_email="Nurse@clinic.example" if n % 2 else "boss@clinic.example",
+            action="view" if n % 3 else "reply",
+            object_type="conversation",
+            object_id=f"rest-{n:03d}",
+            client_ip="10.0.0.9",
+        )
+        for n in range(60)
+    ]
+    rows.append(
+        dict(
+            at=now - timedelta(days=3),
+            user_email=None,
+            action="purge",
+            object_type="retention",
+            object_id=None,
+            client_ip=None,
+        )
+    )
+    with engine.begin() as connection:
+        connection.execute(queries.AU.insert(), rows)
+
+    def page(**args):
+        with engine.begin() as connection:
+            return queries.list_audit(
+                connection, queries.AuditFilter.from_args(args), ZONE
+            )
+
+    first, total = page()
+    second, _ = page(page="2")
+    assert total == 61 and len(first) == queries.PAGE_SIZE and len(second) == 11
+    assert [e["object_id"] for e in first[:2]] == ["rest-000", "rest-001"]
+    assert second[-1]["action"] == "purge"  # newest first: the oldest is last
+    nurse, total = page(user="NURSE@")
+    assert total == 30 and all(e["user_email"].startswith("Nurse") for e in nurse)
+    assert page(user="%")[1] == 0  # LIKE wildcards are literal
+    assert page(action="reply")[1] == 20
+    assert page(action="reply", user="nurse")[1] == 10
+    today = now.astimezone(ZONE).date()
+    assert 0 < page(**{"from": today.isoformat()})[1] <= 60
+    old = (today - timedelta(days=3)).isoformat()
+    assert [e["action"] for e in page(**{"from": old, "to": old})[0]] == ["purge"]
+    assert page(**{"from": "not a date", "page": "x"})[1] == 61
+    with engine.begin() as connection:
+        assert queries.audit_actions(connection) == ["purge", "reply", "view"]
+    f = queries.AuditFilter.from_args({"user": "nurse", "page": "3"})
+    assert f.query_args(page=1) == {"user": "nurse"}

@@ -26,6 +26,7 @@ def test_local_run_gets_a_random_secret_key_kept_in_var():
     assert len(settings.secret_key) >= 32
     assert load_console_settings({}).secret_key == settings.secret_key
     assert settings.port == 8080 and settings.retention_days == 365
+    assert settings.session_hours == 12 and settings.idle_minutes == 30
     assert not settings.secure_cookies
     assert settings.secret_key not in repr(settings)
 
@@ -52,12 +53,13 @@ def test_production_settings():
             "CONSOLE_SECRET_KEY": key,
             "CONSOLE_PORT": "9090",
             "CONSOLE_RETENTION_DAYS": "30",
+            "CONSOLE_IDLE_MINUTES": "10",
             "CONSOLE_ADMIN_EMAIL": "Admin@Clinic.example",
             "CONSOLE_ADMIN_PASSWORD": "a-long-password",
         }
     )
     assert settings.secure_cookies and settings.port == 9090
-    assert settings.retention_days == 30
+    assert settings.retention_days == 30 and settings.idle_minutes == 10
     assert settings.admin_email == "admin@clinic.example"
 
 
@@ -67,6 +69,8 @@ def test_production_settings():
         {"CONSOLE_ADMIN_EMAIL": "a@b.org"},
         {"CONSOLE_ADMIN_EMAIL": "a@b.org", "CONSOLE_ADMIN_PASSWORD": "short"},
         {"CONSOLE_RETENTION_DAYS": "0"},
+        {"CONSOLE_IDLE_MINUTES": "0"},
+        {"CONSOLE_IDLE_MINUTES": "half an hour"},
         {"CONSOLE_PORT": "http"},
     ],
 )

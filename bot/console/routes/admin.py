@@ -1,4 +1,4 @@
-"""Admin pages: staff accounts (add, disable, enable). Admins only."""
+"""Admin pages: staff accounts (add, disable, enable) and the audit log. Admins only."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from sanic.request import Request
 from sanic.response import HTTPResponse
 from sqlalchemy import select
 
-from bot.console import auth, privacy
+from bot.console import auth, privacy, queries
 from bot.console.models import ROLES, ConsoleUser
 from bot.console.web import (
     blocking,
@@ -121,3 +121,33 @@ async def set_active(request: Request) -> HTTPResponse:
     except auth.AccountError:
         return redirect_to("/admin/users", "error-invalid")
     return redirect_to("/admin/users", "user")
+
+
+def _audit_log(engine, args, zone, admin: str, ip):
+    f = queries.AuditFilter.from_args(args)
+    with engine.begin() as connection:
+        # Reading the log is itself logged (before the read: it shows on page 1).
+        privacy.audit(connection, admin, "view", "audit log", None, ip)
+        items, total = queries.list_audit(connection, f, zone)
+        return {
+            "filter": f,
+            "items": items,
+            "total": total,
+            "pages": max(1, -(-total // queries.PAGE_SIZE)),
+            "actions": queries.audit_actions(connection),
+        }
+
+
+@bp.get("/audit")
+async def audit_log(request: Request) -> HTTPResponse:
+    """The audit log, newest first; filters: staff email, action, date range."""
+    args = {k: v[0] for k, v in request.args.items() if v}
+    data = await blocking(
+        _audit_log,
+        request.app.ctx.engine,
+        args,
+        request.app.ctx.zone,
+        current_user(request).email,
+        client_ip(request),
+    )
+    return render(request, "audit.html", **data)

@@ -1,4 +1,9 @@
-"""Sign-in and sign-out."""
+"""Sign-in and sign-out.
+
+A client address with too many recent failed sign-ins (`auth.throttled`) gets a
+429 page before any password is checked; the message is the same whether or not
+the account exists.
+"""
 
 from __future__ import annotations
 
@@ -20,6 +25,10 @@ FAILED = (
     "Sign-in failed: wrong email or password, or the account is disabled. After "
     f"{auth.MAX_FAILURES} failed attempts an account is locked for "
     f"{auth.LOCK_MINUTES} minutes."
+)
+THROTTLED = (
+    "Too many failed sign-ins from your network. Wait "
+    f"{auth.THROTTLE_MINUTES} minutes, then try again."
 )
 
 
@@ -73,8 +82,15 @@ async def login_form(request: Request) -> HTTPResponse:
 
 
 def _sign_in(request: Request, email: str, password: str):
+    """The new session's cookie value, or None.
+
+    Raises:
+        auth.Throttled: too many failures from the client's address lately.
+    """
     settings = request.app.ctx.settings
     with session_scope(request.app.ctx.engine) as session:
+        if auth.throttled(session, client_ip(request)):
+            raise auth.Throttled("too many failures from this address")
         try:
             user = auth.authenticate(session, email, password)
         except auth.SignInError:
@@ -83,7 +99,12 @@ def _sign_in(request: Request, email: str, password: str):
         if user is None:
             connection = session.connection()
             privacy.audit(
-                connection, None, "sign-in failed", "account", None, client_ip(request)
+                connection,
+                None,
+                auth.SIGN_IN_FAILED,
+                "account",
+                None,
+                client_ip(request),
             )
             return None
         token = auth.start_session(
@@ -110,12 +131,17 @@ async def login(request: Request) -> HTTPResponse:
         return await _login_page(
             request, 403, "The form expired. Please sign in again."
         )
-    token = await blocking(
-        _sign_in,
-        request,
-        form_value(request, "email", 300),
-        form_value(request, "password", 1024),
-    )
+    try:
+        token = await blocking(
+            _sign_in,
+            request,
+            form_value(request, "email", 300),
+            form_value(request, "password", 1024),
+        )
+    except auth.Throttled:
+        resp = await _login_page(request, 429, THROTTLED)
+        resp.headers["Retry-After"] = str(auth.THROTTLE_MINUTES * 60)
+        return resp
     if token is None:
         return await _login_page(request, 401, FAILED)
     resp = response.redirect(safe_next(form_value(request, "next", 2000)), status=303)
