@@ -21,7 +21,8 @@ but reaches the patient only through a client that reads the tracker.
 The bot stays silent while staff hold a conversation: `reply()` appends a `pause`
 before the message (a no-op when the bot already paused itself), so an
 out-of-hours handoff answered the next morning does not have the bot talking over
-staff. `resume()` appends `resume` and closes the handoff. Keeping a conversation
+staff. `resume()` appends `resume` and an `action_listen` (the bot is listening
+again) and closes the handoff. Keeping a conversation
 paused across Rasa's session expiry is the job of `action_session_start`.
 
 Errors, all with messages safe to log (no conversation id, message text or token):
@@ -266,7 +267,11 @@ class HandoffService:
         conversation_path(conversation_id)
         self._send(
             conversation_id,
-            [{"event": "resume"}],
+            # A conversation paused by the handoff action ends on that action, not
+            # on action_listen; without one, the patient's next message is read as
+            # the middle of a turn and the rules fall back ("Sorry, I didn't quite
+            # get that"). The bot is listening again: say so in the tracker.
+            [{"event": "resume"}, {"event": "action", "name": "action_listen"}],
             deliver=False,
             what=f"resume of handoff {handoff_id}",
         )

@@ -26,7 +26,7 @@ import yaml
 from bot.db.engine import get_engine, session_scope
 from bot.db.migrate import upgrade
 from bot.db.models import Handoff
-from bot.db.repository import HandoffStateError, open_handoff
+from bot.db.repository import HandoffStateError, latest_active_handoff, open_handoff
 from bot.handoff import (
     MAX_REPLY_LENGTH,
     HandoffService,
@@ -129,7 +129,11 @@ def stack(trained_model, tmp_path_factory):
         (ROOT / "credentials.yml").read_text()
         + f"\ncallback:\n  url: {outbox.url}/bot\n"
     )
-    env = {"DATABASE_URL": str(engine.url), "RASA_API_TOKEN": TOKEN}
+    env = {
+        "DATABASE_URL": str(engine.url),
+        "RASA_API_TOKEN": TOKEN,
+        "CLINIC_HOURS": "Mon-Sun 00:00-23:59",  # staff are in: action_handoff pauses
+    }
     try:
         with run_servers(trained_model, tmp, env, credentials=credentials) as servers:
             yield SimpleNamespace(
@@ -200,10 +204,33 @@ def test_paused_reply_resume_journey_over_rest(stack):
     assert stored.status == "closed" and stored.closed_at is not None
     state = tracker(stack, patient)
     assert state["paused"] is False
-    assert state["events"][-1]["event"] == "resume"
+    assert [e["event"] for e in state["events"][-2:]] == ["resume", "action"]
 
     texts = say(stack, patient, "how long does the relief last")
     assert "\n\n".join(texts) == ANSWERS["utter_faq/relief_duration"][0]["text"]
+
+
+@pytest.mark.model
+@pytest.mark.server
+def test_bot_answers_again_after_a_handoff_the_bot_itself_paused(stack):
+    """Regression: action_handoff pauses the conversation without a following
+    action_listen; after resume the next question fell back to "Sorry, I didn't
+    quite get that" and a second handoff."""
+    patient = "handoff-by-action"
+    assert say(stack, patient, "hello")
+    assert any(
+        "staff" in text for text in say(stack, patient, "can I talk to a person?")
+    )
+    assert tracker(stack, patient)["paused"] is True
+    with session_scope(stack.engine) as session:
+        handoff_id = latest_active_handoff(session, patient).id
+    stack.service.reply(handoff_id, "Hi, this is Dana from the clinic.", "Dana")
+    stack.service.resume(handoff_id)
+
+    texts = say(stack, patient, "how long does the relief last?")
+    assert "\n\n".join(texts) == ANSWERS["utter_faq/relief_duration"][0]["text"]
+    assert len(events_of(stack, patient, "pause")) == 2  # the action's and reply's
+    assert tracker(stack, patient)["paused"] is False
 
 
 @pytest.mark.model
@@ -377,7 +404,7 @@ def test_reply_sends_pause_and_the_staff_message_for_delivery(engine, stub):
     ]
 
 
-def test_resume_and_pause_send_one_event_without_delivery(engine, stub):
+def test_resume_and_pause_send_their_events_without_delivery(engine, stub):
     handoff_id = new_handoff(engine, "patient-1")
     service = HandoffService(stub.url, "tok", engine)
 
@@ -386,7 +413,7 @@ def test_resume_and_pause_send_one_event_without_delivery(engine, stub):
 
     assert [r["json"] for r in stub.requests] == [
         [{"event": "pause"}],
-        [{"event": "resume"}],
+        [{"event": "resume"}, {"event": "action", "name": "action_listen"}],
     ]
     for sent in stub.requests:
         assert sent["query"] == {"token": ["tok"], "include_events": ["NONE"]}

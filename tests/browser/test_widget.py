@@ -10,11 +10,13 @@ patient).
 from __future__ import annotations
 
 import re
+import secrets
 
 import pytest
 import yaml
 
 from tests.conftest import ROOT
+from tests.console.conftest import ADMIN, sign_in
 from tests.servers import run_servers
 
 pytestmark = [pytest.mark.model, pytest.mark.server, pytest.mark.browser]
@@ -33,7 +35,13 @@ def answer_part(key: str, index: int = 0) -> str:
 
 @pytest.fixture(scope="module")
 def product(trained_model, tmp_path_factory):
-    with run_servers(trained_model, tmp_path_factory.mktemp("widget")) as servers:
+    env = {
+        "CLINIC_HOURS": "Mon-Sun 00:00-23:59",  # staff are in: a handoff pauses the bot
+        "CONSOLE_SECRET_KEY": secrets.token_urlsafe(48),
+        "CONSOLE_ADMIN_EMAIL": ADMIN[0],
+        "CONSOLE_ADMIN_PASSWORD": ADMIN[1],
+    }
+    with run_servers(trained_model, tmp_path_factory.mktemp("widget"), env) as servers:
         yield servers
 
 
@@ -245,3 +253,35 @@ def test_widget_script_is_one_self_contained_file(product):
         policy = response.headers["Content-Security-Policy"]
     assert "script-src 'self'" in policy
     assert not re.search(r"""(src|href)=["']https?://(?!127\.0\.0\.1)""", page)
+
+
+def test_staff_reply_from_the_console_reaches_the_widget_live(browser, product, page):
+    """The whole product: a patient asks for a person in the widget, staff answer
+    from the console, the reply appears in the patient's open chat, and the bot
+    takes over again after staff hand the conversation back."""
+    log = open_chat(page)
+    session = page.evaluate("localStorage.getItem('msp-chat-session')")
+    ask(page, "can I talk to a person?")
+    expect()(log).to_contain_text("staff")
+
+    staff = browser.new_context()
+    try:
+        console = staff.new_page()
+        console.set_default_timeout(TIMEOUT_MS)
+        sign_in(console, product.console_url, next_path="/handoffs")
+        row = console.locator("#handoff-rows tr", has_text=session)
+        expect()(row).to_have_count(1)
+        row.locator("button", has_text="Claim").click()
+        console.wait_for_url(re.compile(r"/conversations/view"))
+        reply = "Hello, this is Dana from the clinic. How can I help?"
+        console.fill("#reply-form textarea[name=text]", reply)
+        console.click("#reply-form button[type=submit]")
+        expect()(console.locator(".notice")).to_have_text("Reply sent to the patient.")
+
+        expect()(log).to_contain_text(reply)  # live, no reload
+        console.click("text=Hand back to the bot")
+        expect()(console.locator(".notice")).to_contain_text("back with the bot")
+    finally:
+        staff.close()
+    ask(page, "how long does the relief last?")
+    expect()(log).to_contain_text(answer_part("relief_duration", 0))
