@@ -34,7 +34,7 @@ import re
 import uuid
 from typing import Any, Awaitable, Callable, Dict, List, Optional, Text
 
-from rasa.core.channels.channel import UserMessage
+from rasa.core.channels.channel import OutputChannel, UserMessage
 from rasa.core.channels.socketio import SocketBlueprint, SocketIOInput, SocketIOOutput
 from rasa.shared.core.trackers import EventVerbosity
 from sanic import Blueprint, Sanic, response
@@ -81,6 +81,14 @@ def is_session_id(value: Any) -> bool:
     return isinstance(value, str) and SESSION_ID.fullmatch(value) is not None
 
 
+def staff_name(metadata: Optional[Dict[str, Any]]) -> Optional[str]:
+    """The staff member's name of a staff reply's metadata, else None."""
+    if not metadata or metadata.get("staff_reply") is not True:
+        return None
+    name = metadata.get("staff_name")
+    return str(name)[:200] if name else "Clinic staff"
+
+
 class _AppBlueprint(SocketBlueprint):
     """Rasa's socket.io blueprint that remembers the app it is registered on."""
 
@@ -102,7 +110,8 @@ def history_messages(events: List[Dict[str, Any]]) -> List[Dict[str, Any]]:
         events: the tracker's events as dicts (`tracker.current_state` format).
 
     Returns:
-        Messages `{"sender": "user"|"bot", "text": ..., "quick_replies": [...]}`,
+        Messages `{"sender": "user"|"bot", "text": ..., "quick_replies": [...]}`
+        (staff replies also `"staff_name": ...`),
         oldest first, at most `HISTORY_LIMIT`.
     """
     messages: List[Dict[str, Any]] = []
@@ -119,8 +128,10 @@ def history_messages(events: List[Dict[str, Any]]) -> List[Dict[str, Any]]:
         elif kind == "bot":
             buttons = (event.get("data") or {}).get("buttons") or []
             parts = [p for p in (event.get("text") or "").strip().split("\n\n") if p]
+            staff = staff_name(event.get("metadata"))
             for part in parts or ([""] if buttons else []):
-                messages.append({"sender": "bot", "text": part, "quick_replies": []})
+                message = {"sender": "bot", "text": part, "quick_replies": []}
+                messages.append({**message, **({"staff_name": staff} if staff else {})})
             if buttons:
                 replies = [
                     {
@@ -136,6 +147,24 @@ def history_messages(events: List[Dict[str, Any]]) -> List[Dict[str, Any]]:
         if message is not last_bot or messages[-1]["sender"] == "user":
             message["quick_replies"] = []
     return messages[-HISTORY_LIMIT:]
+
+
+class ClinicSocketIOOutput(SocketIOOutput):
+    """Rasa's socket.io output; a staff reply also carries the staff member's name.
+
+    `HandoffService.reply` stores the reply as a `bot` event with the metadata
+    `{"staff_reply": true, "staff_name": ...}`, which Rasa passes on as keyword
+    arguments: the widget then shows who answered ("Dana, clinic staff").
+    """
+
+    async def send_text_message(
+        self, recipient_id: Text, text: Text, **kwargs: Any
+    ) -> None:
+        """Sends each paragraph; staff replies with `staff_name`."""
+        staff = staff_name(kwargs)
+        for part in text.strip().split("\n\n"):
+            message = {"text": part, **({"staff_name": staff} if staff else {})}
+            await self._send_message(recipient_id, message)
 
 
 class ClinicSocketIOInput(SocketIOInput):
@@ -206,7 +235,7 @@ class ClinicSocketIOInput(SocketIOInput):
                     "chat_error", {"text": problem}, room=sid, namespace=namespace
                 )
                 return
-            output = SocketIOOutput(sio, self.bot_message_evt)
+            output = ClinicSocketIOOutput(sio, self.bot_message_evt)
             await on_new_message(
                 UserMessage(
                     text,
@@ -218,6 +247,12 @@ class ClinicSocketIOInput(SocketIOInput):
             )
 
         return blueprint
+
+    def get_output_channel(self) -> Optional[OutputChannel]:
+        """The output for messages sent through Rasa's HTTP API (staff replies)."""
+        if self.sio is None:
+            return super().get_output_channel()
+        return ClinicSocketIOOutput(self.sio, self.bot_message_evt)
 
     def _authorised(self, auth: Optional[Dict]) -> bool:
         """Rasa's optional JWT check (`jwt_key` in credentials.yml)."""

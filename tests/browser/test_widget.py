@@ -236,9 +236,13 @@ def test_staff_reply_appears_live_with_a_safe_link(page, product):
         handoff_id, "Hi, this is Sam from the clinic: https://example.org/visit.", "Sam"
     )
     expect()(log).to_contain_text("Hi, this is Sam from the clinic")
+    expect()(log.locator(".msp-chat__staff")).to_have_text("Sam, clinic staff:")
     link = log.get_by_role("link", name="https://example.org/visit")
     expect()(link).to_have_attribute("target", "_blank")
     expect()(link).to_have_attribute("rel", "noopener noreferrer nofollow")
+    page.reload()  # the history keeps who answered
+    log = page.get_by_role("log", name="Conversation")
+    expect()(log.locator(".msp-chat__staff")).to_have_text("Sam, clinic staff:")
 
 
 def test_widget_script_is_one_self_contained_file(product):
@@ -279,9 +283,25 @@ def test_staff_reply_from_the_console_reaches_the_widget_live(browser, product, 
         expect()(console.locator(".notice")).to_have_text("Reply sent to the patient.")
 
         expect()(log).to_contain_text(reply)  # live, no reload
+        expect()(log.locator(".msp-chat__staff")).to_contain_text("clinic staff:")
         console.click("text=Hand back to the bot")
         expect()(console.locator(".notice")).to_contain_text("back with the bot")
     finally:
         staff.close()
     ask(page, "how long does the relief last?")
     expect()(log).to_contain_text(answer_part("relief_duration", 0))
+
+
+def test_crisis_message_gets_emergency_guidance_not_an_faq(page, product):
+    from bot.db.engine import get_engine, session_scope
+    from bot.db.repository import latest_active_handoff
+
+    log = open_chat(page)
+    ask(page, "i want to end my life tonight")
+    expect()(log).to_contain_text("call or text 988")
+    expect()(log).to_contain_text("call 911 now")
+    expect()(log).to_contain_text("flagged this conversation for the clinic's staff")
+    session = page.evaluate("localStorage.getItem('msp-chat-session')")
+    with session_scope(get_engine(product.database_url)) as db:
+        handoff = latest_active_handoff(db, session)
+        assert handoff is not None and handoff.urgent and handoff.reason == "crisis"

@@ -11,9 +11,11 @@ from bot.channels.socketio import (
     NO_SESSION,
     TOO_LONG,
     ClinicSocketIOInput,
+    ClinicSocketIOOutput,
     allowed_origins,
     history_messages,
     is_session_id,
+    staff_name,
 )
 from bot.widget import server
 
@@ -67,6 +69,52 @@ def test_history_keeps_quick_replies_only_on_an_unanswered_last_message():
     assert all(m["quick_replies"] == [] for m in answered)
     stale = history_messages([bot("Hello!", GREETING_BUTTONS), user("something")])
     assert all(m["quick_replies"] == [] for m in stale)
+
+
+def test_history_names_the_staff_member_of_a_staff_reply():
+    staff_reply = {
+        "event": "bot",
+        "text": "Hi, this is Dana.",
+        "metadata": {"staff_reply": True, "staff_name": "Dana", "model_id": "x"},
+    }
+    messages = history_messages([bot("Answer."), staff_reply])
+    assert "staff_name" not in messages[0]
+    assert messages[1]["staff_name"] == "Dana"
+
+
+@pytest.mark.parametrize(
+    "metadata, expected",
+    [
+        ({"staff_reply": True, "staff_name": "Dana"}, "Dana"),
+        ({"staff_reply": True}, "Clinic staff"),
+        ({"staff_reply": "yes", "staff_name": "Forged"}, None),
+        ({"staff_name": "Forged"}, None),
+        (None, None),
+    ],
+)
+def test_staff_name_only_for_real_staff_replies(metadata, expected):
+    assert staff_name(metadata) == expected
+
+
+def test_output_sends_the_staff_name_with_each_paragraph_of_a_staff_reply():
+    sent = []
+
+    class Sio:
+        async def emit(self, event, data, room=None):
+            sent.append((event, data, room))
+
+    output = ClinicSocketIOOutput(Sio(), "bot_uttered")
+    asyncio.run(
+        output.send_text_message(
+            SESSION, "One.\n\nTwo.", staff_reply=True, staff_name="Dana"
+        )
+    )
+    asyncio.run(output.send_text_message(SESSION, "Bot answer."))
+    assert sent == [
+        ("bot_uttered", {"text": "One.", "staff_name": "Dana"}, SESSION),
+        ("bot_uttered", {"text": "Two.", "staff_name": "Dana"}, SESSION),
+        ("bot_uttered", {"text": "Bot answer."}, SESSION),
+    ]
 
 
 def test_history_is_capped():

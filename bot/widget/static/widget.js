@@ -191,10 +191,17 @@
     });
   }
 
-  function addMessage(sender, text, quickReplies) {
+  // A staff reply names the person (visible), so the patient knows a human answered.
+  function addMessage(sender, text, quickReplies, staffName) {
     var item = el("div", { class: "msp-chat__msg msp-chat__msg--" + sender });
-    item.appendChild(el("span", { class: "msp-chat__who" },
-      sender === "user" ? "You:" : "Assistant:"));
+    if (staffName) {
+      item.classList.add("msp-chat__msg--staff");
+      item.appendChild(el("span", { class: "msp-chat__staff" },
+        staffName + ", clinic staff:"));
+    } else {
+      item.appendChild(el("span", { class: "msp-chat__who" },
+        sender === "user" ? "You:" : "Assistant:"));
+    }
     var bubble = el("p", { class: "msp-chat__bubble" });
     if (sender === "bot") appendText(bubble, text || "");
     else bubble.textContent = text;
@@ -273,7 +280,7 @@
     socket.on("history", function (data) {
       ui.log.textContent = "";
       (data.messages || []).forEach(function (m) {
-        addMessage(m.sender, m.text, m.quick_replies);
+        addMessage(m.sender, m.text, m.quick_replies, m.staff_name);
       });
       if (!(data.messages || []).length && !greeted) {
         greeted = true; // a new conversation: the notice and a greeting
@@ -284,7 +291,7 @@
     socket.on("bot_uttered", function (message) {
       setTyping(false);
       if (message && (message.text || (message.quick_replies || []).length)) {
-        addMessage("bot", message.text || "", message.quick_replies);
+        addMessage("bot", message.text || "", message.quick_replies, message.staff_name);
       }
     });
     socket.on("chat_error", function (problem) {
