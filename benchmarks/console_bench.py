@@ -35,6 +35,8 @@ from sqlalchemy.engine import Engine, make_url
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from rasa.core.tracker_store import SQLTrackerStore  # noqa: E402
+
 from bot.console import queries, summaries  # noqa: E402
 from bot.console.overview import overview  # noqa: E402
 from bot.db.engine import dispose_engines, get_engine  # noqa: E402
@@ -46,17 +48,8 @@ WORDS = "pain nerve ketamine safe relief side effects sleep burning feet hands".
 RUNS = 5
 BATCH = 20000
 
-EVENTS = sa.Table(  # Rasa 3.6's SQLTrackerStore table (rasa/core/tracker_store.py)
-    "events",
-    sa.MetaData(),
-    sa.Column("id", sa.Integer, primary_key=True),
-    sa.Column("sender_id", sa.String(255), nullable=False, index=True),
-    sa.Column("type_name", sa.String(255), nullable=False),
-    sa.Column("timestamp", sa.Float),
-    sa.Column("intent_name", sa.String(255)),
-    sa.Column("action_name", sa.String(255)),
-    sa.Column("data", sa.Text),
-)
+# Rasa's own table definition (its SQL tracker store's), not a copy.
+EVENTS = SQLTrackerStore.SQLEvent.__table__
 
 
 def _event(sender: str, kind: str, stamp: float, **data: Any) -> Dict[str, Any]:
@@ -199,7 +192,7 @@ def run(url: str, count: int) -> Dict[str, float]:
     """Builds the data set at `url` and returns the figures."""
     upgrade(url)
     engine = get_engine(url)
-    EVENTS.metadata.create_all(engine)
+    EVENTS.create(engine, checkfirst=True)
     rng = random.Random(7)
     now = time.time()
     figures: Dict[str, float] = {}

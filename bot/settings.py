@@ -117,11 +117,23 @@ def _api_token(env: Mapping[str, str], is_local: bool) -> str:
         return token
     if not is_local:
         raise SettingsError("RASA_API_TOKEN is required outside a local run")
-    # Local run: one random token per checkout, kept in var/ (git-ignored).
-    path = VAR_DIR / "rasa_api_token"
+    return local_secret("rasa_api_token", 32)
+
+
+def local_secret(name: str, nbytes: int) -> str:
+    """A random secret for a local run: made once per checkout, kept in var/.
+
+    Args:
+        name: the file under var/ (git-ignored), e.g. "rasa_api_token".
+        nbytes: random bytes of a new secret (`secrets.token_urlsafe`).
+
+    Returns:
+        The secret, the same on every call and in every process of the checkout.
+    """
+    path = VAR_DIR / name
     if not path.exists():
         VAR_DIR.mkdir(parents=True, exist_ok=True)
-        path.write_text(secrets.token_urlsafe(32))
+        path.write_text(secrets.token_urlsafe(nbytes))
         path.chmod(0o600)
     return path.read_text().strip()
 

@@ -177,9 +177,8 @@ class ClinicSocketIOInput(SocketIOInput):
         """Reads the channel's options from `credentials.yml`."""
         credentials = credentials or {}
         channel = super().from_credentials(credentials)
-        channel.cors_allowed_origins = credentials.get("cors_allowed_origins") or (
-            allowed_origins()
-        )
+        if credentials.get("cors_allowed_origins"):  # else the environment's
+            channel.cors_allowed_origins = credentials["cors_allowed_origins"]
         return channel  # type: ignore[return-value]
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -285,8 +284,8 @@ class ClinicSocketIOInput(SocketIOInput):
     @staticmethod
     async def _history(blueprint: _AppBlueprint, session_id: str) -> List[Dict]:
         """The conversation so far, or nothing when it cannot be read."""
-        agent = getattr(getattr(blueprint.ctx, "app", None), "ctx", None)
-        agent = getattr(agent, "agent", None)
+        app = getattr(blueprint.ctx, "app", None)  # None until registered
+        agent = getattr(app.ctx, "agent", None) if app is not None else None
         if agent is None or agent.tracker_store is None:
             return []
         try:

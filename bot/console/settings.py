@@ -20,12 +20,11 @@ Outside a local run session cookies are `Secure` (HTTPS only).
 from __future__ import annotations
 
 import os
-import secrets
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Mapping, Optional
 
-from bot.settings import VAR_DIR, SettingsError, _port, load_settings
+from bot.settings import SettingsError, load_settings, local_secret
 
 MIN_SECRET_LENGTH = 32
 MIN_PASSWORD_LENGTH = 12
@@ -90,13 +89,7 @@ def _secret_key(env: Mapping[str, str], is_local: bool) -> str:
             "CONSOLE_SECRET_KEY is required outside a local run "
             "(e.g. python -c 'import secrets; print(secrets.token_urlsafe(48))')"
         )
-    # Local run: one random key per checkout, kept in var/ (git-ignored).
-    path = VAR_DIR / "console_secret_key"
-    if not path.exists():
-        VAR_DIR.mkdir(parents=True, exist_ok=True)
-        path.write_text(secrets.token_urlsafe(48))
-        path.chmod(0o600)
-    return path.read_text().strip()
+    return local_secret("console_secret_key", 48)
 
 
 def _positive_int(env: Mapping[str, str], name: str, default: int) -> int:
@@ -136,7 +129,7 @@ def load_console_settings(env: Mapping[str, str] | None = None) -> ConsoleSettin
         app_env=base.app_env,
         database_url=base.database_url,
         host=base.host,
-        port=_port(env, "CONSOLE_PORT", 8080),
+        port=base.console_port,
         secret_key=_secret_key(env, base.is_local),
         rasa_url=f"http://127.0.0.1:{base.rasa_port}",
         rasa_api_token=base.rasa_api_token,

@@ -62,8 +62,7 @@ def bundle(client: Path = SOCKET_IO_CLIENT) -> str:
     """
     if not client.is_file():
         raise WidgetAssetsMissing(
-            f"{client} is missing: run `make install` "
-            "(it runs `npm ci`)"
+            f"{client} is missing: run `make install` (it runs `npm ci`)"
         )
     widget = (STATIC_DIR / "widget.js").read_text(encoding="utf-8")
     # The UMD build assigns module.exports when `module` exists: give it a local one.

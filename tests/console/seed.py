@@ -15,24 +15,14 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional
 
-import sqlalchemy as sa
+from rasa.core.tracker_store import SQLTrackerStore
 from sqlalchemy.engine import Connection, Engine
 
 from bot.db.engine import session_scope
 from bot.db.repository import open_handoff, save_intake
 
-METADATA = sa.MetaData()
-EVENTS = sa.Table(
-    "events",
-    METADATA,
-    sa.Column("id", sa.Integer, primary_key=True),
-    sa.Column("sender_id", sa.String(255), nullable=False, index=True),
-    sa.Column("type_name", sa.String(255), nullable=False),
-    sa.Column("timestamp", sa.Float),
-    sa.Column("intent_name", sa.String(255)),
-    sa.Column("action_name", sa.String(255)),
-    sa.Column("data", sa.Text),
-)
+# Rasa's own table definition (its SQL tracker store's), not a copy.
+EVENTS = SQLTrackerStore.SQLEvent.__table__
 
 XSS_SCRIPT = "<script>window.__xss = 1</script>hello"
 XSS_IMG = '<img src=x onerror="window.__xss = 2">'
@@ -40,7 +30,7 @@ XSS_IMG = '<img src=x onerror="window.__xss = 2">'
 
 def create_events_table(engine: Engine) -> None:
     """Creates Rasa's `events` table (as Rasa does at its first start)."""
-    METADATA.create_all(engine, tables=[EVENTS])
+    EVENTS.create(engine, checkfirst=True)
 
 
 @dataclass
