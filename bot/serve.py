@@ -37,7 +37,7 @@ def commands(settings: Settings, model: Path = MODELS_DIR) -> Dict[str, List[str
         "rasa server": [
             python,
             "-m",
-            "rasa",
+            "bot.rasa_server",
             "run",
             "--model",
             str(model),
