@@ -79,8 +79,15 @@ def tracker_factory():
 
 @pytest.fixture(scope="session")
 def trained_model() -> Path:
-    """The real model, trained once and cached in var/models (Rasa's fingerprint)."""
+    """The real model, trained once and cached in var/models (Rasa's fingerprint).
+
+    `TEST_MODEL_PATH` points at an already trained model instead (for a developer
+    iterating on code while the training data changes beside them).
+    """
     from rasa.api import train
+
+    if os.environ.get("TEST_MODEL_PATH"):
+        return Path(os.environ["TEST_MODEL_PATH"])
 
     from bot.nlu.spacy_pipeline import ensure_pipeline
 
