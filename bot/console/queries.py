@@ -292,7 +292,10 @@ def _event_item(row: Any) -> Optional[Dict[str, Any]]:
         what = "paused (staff hold the conversation)" if kind == "pause" else "resumed"
         return {"kind": "event", "text": f"bot {what}"}
     if kind == "slot" and row.action_name == summaries.CRISIS_SLOT:
-        return {"kind": "event", "text": "flagged as crisis"}
+        # The session start sets the slot to false: only true is a flag.
+        if summaries.crisis_flag_set(row.data):
+            return {"kind": "event", "text": "flagged as crisis"}
+        return None
     return None
 
 

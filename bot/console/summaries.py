@@ -93,6 +93,19 @@ def events_table_exists(bind: Engine | Connection) -> bool:
     return sa.inspect(bind).has_table("events")
 
 
+def crisis_flag_set(data: str | None) -> bool:
+    """True when a `crisis_flagged` slot event's JSON sets the slot to true.
+
+    Every session start sets the slot to false (or resets it to None): only
+    `true` is a flag.
+    """
+    try:
+        event = json.loads(data or "{}")
+    except ValueError:
+        return False
+    return isinstance(event, dict) and event.get("value") is True
+
+
 def parse_user_event(data: str | None) -> Dict[str, Any]:
     """What the console needs from a stored `user` event's JSON.
 
@@ -159,11 +172,7 @@ class _Conversation:
             self.flags["crisis"] |= name in CRISIS_ACTIONS
             self.flags["intake"] |= name in INTAKE_ACTIONS
         elif kind == "slot" and name == CRISIS_SLOT:
-            try:
-                value = json.loads(row.data or "{}").get("value")
-            except ValueError:
-                value = None
-            self.flags["crisis"] |= value is True
+            self.flags["crisis"] |= crisis_flag_set(row.data)
 
     def _add_user(self, row: Any) -> None:
         user = parse_user_event(row.data)

@@ -509,3 +509,46 @@ def test_audit_log_list_filters_and_pagination(engine):
         assert queries.audit_actions(connection) == ["purge", "reply", "view"]
     f = queries.AuditFilter.from_args({"user": "nurse", "page": "3"})
     assert f.query_args(page=1) == {"user": "nurse"}
+
+
+def test_only_a_true_crisis_slot_is_a_crisis_flag(engine, seeded):
+    """Issue 10 #14: every session start sets `crisis_flagged` to false.
+
+    The rows are what a real Rasa 3.6 run stores: `action_session_start` then a
+    `slot` event with `"value": false` (and a reset to null), before any message.
+    """
+    from tests.console.seed import EVENTS, _row
+
+    start = time.time() - 300
+    add_conversation(engine, "rest-calm", [Turn("is it safe", answer_key="is_it_safe")])
+    with engine.begin() as connection:
+        connection.execute(
+            EVENTS.insert(),
+            [
+                _row("rest-calm", "slot", start, {"name": "crisis_flagged", "value": v})
+                for v in (False, None, "false", 0)
+            ]
+            + [_row("rest-calm", "slot", start, {"name": "other", "value": True})],
+        )
+        # A malformed row is not a flag either, and breaks nothing.
+        connection.execute(
+            EVENTS.insert().values(
+                sender_id="rest-calm",
+                type_name="slot",
+                timestamp=start,
+                action_name="crisis_flagged",
+                data="{not json",
+            )
+        )
+    summaries.refresh(engine, settle_seconds=0)
+    with engine.begin() as connection:
+        calm = [i["text"] for i in queries.transcript(connection, "rest-calm")]
+        crisis = [i["text"] for i in queries.transcript(connection, "rest-crisis")]
+        flags = dict(
+            connection.execute(
+                sa.select(queries.S.c.conversation_id, queries.S.c.crisis)
+            ).all()
+        )
+    assert "flagged as crisis" not in calm
+    assert crisis.count("flagged as crisis") == 1  # the real flag still shows
+    assert flags["rest-calm"] is False and flags["rest-crisis"] is True
