@@ -1,4 +1,4 @@
-"""Crisis response: emergency guidance at once, and an urgent flag for staff."""
+"""Crisis response: the urgent flag for staff, after the guidance Rasa itself sent."""
 
 import logging
 from typing import Any, Dict, List, Text
@@ -14,12 +14,13 @@ logger = logging.getLogger(__name__)
 
 
 class ActionCrisisResponse(Action):
-    """Gives emergency guidance (911, 988, Poison Help) and flags the conversation.
+    """Flags a crisis conversation for staff: the slot and an urgent handoff.
 
-    Never answers with an FAQ. The `crisis_flagged` slot marks the conversation and an
-    urgent handoff puts it at the top of the staff queue. The guidance is sent first
-    and does not depend on the database: if storing the handoff fails, the patient
-    still gets every number.
+    The emergency guidance (911, 988, Poison Help) is the response `utter_crisis`,
+    which the crisis rules run just before this action, so the Rasa server sends it
+    even when this server or the database is down. The `crisis_flagged` slot marks
+    the conversation; an urgent handoff (or the open one, made urgent) puts it at
+    the top of the staff queue, also while the conversation is held by staff.
     """
 
     def name(self) -> Text:
@@ -32,8 +33,7 @@ class ActionCrisisResponse(Action):
         tracker: Tracker,
         domain: Dict[Text, Any],
     ) -> List[EventType]:
-        """Sends the guidance, flags the conversation, opens an urgent handoff."""
-        dispatcher.utter_message(response="utter_crisis")
+        """Flags the conversation and opens (or escalates) an urgent handoff."""
         try:
             await open_handoff(tracker, "crisis", urgent=True)
         except store.StoreError:

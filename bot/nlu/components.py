@@ -33,9 +33,11 @@ FAQ_INTENT = "faq"
 # Added to the parse result, so /model/parse, the tracker and the staff console show
 # why a message was routed the way it was.
 ROUTING_KEY = "routing"
+# The whole cleaned message, for the safety rules (the model reads a cut).
+SAFETY_TEXT_KEY = "safety_text"
 
 
-def _set_intent(message: Message, name: str, confidence: float) -> None:
+def set_intent(message: Message, name: str, confidence: float) -> None:
     """Replaces the top intent and puts it first in the ranking."""
     ranking = [
         entry
@@ -54,16 +56,25 @@ class InputGuard(GraphComponent):
     """Keeps any message, however large or odd, cheap and safe to parse.
 
     Strips NUL and other control characters and cuts the text the model sees to
-    `max_chars` (the conversation log keeps what the patient sent).
+    `max_chars` (the conversation log keeps what the patient sent). The safety rules
+    read the whole cleaned message (`SAFETY_TEXT_KEY`): a crisis at the end of a
+    long SMS is still a crisis.
+
+    A message starting with "/" is a payload that Rasa maps to an intent without
+    reading it. Only the payloads the product's own buttons send are accepted as
+    such; any other ("/faq", "/restart", "/crisis{...}") is the patient's text and
+    goes through the model and the safety rules like any message.
     """
 
     @staticmethod
     def get_default_config() -> Dict[str, Any]:
         """Default config: the model reads at most this many characters."""
-        return {"max_chars": 1000}
+        return {"max_chars": 1000, "allowed_payloads": ["/greet"]}
 
     def __init__(self, config: Dict[str, Any]) -> None:
+        config = {**self.get_default_config(), **config}
         self._max_chars = int(config["max_chars"])
+        self._allowed_payloads = frozenset(config["allowed_payloads"])
 
     @classmethod
     def create(
@@ -77,17 +88,21 @@ class InputGuard(GraphComponent):
         return cls({**cls.get_default_config(), **config})
 
     def clean(self, text: str | None) -> str:
-        """The text the model should see."""
+        """The whole message without control characters or foreign payloads."""
         text = "".join(
             char if char.isprintable() or char in "\n\t" else " " for char in text or ""
         )
-        return text[: self._max_chars]
+        if text.startswith("/") and text.strip() not in self._allowed_payloads:
+            text = text.lstrip("/ ")  # read as words, not as an intent code
+        return text
 
     def process(self, messages: List[Message]) -> List[Message]:
         """Cleans incoming messages."""
         for message in messages:
             if message.get(TEXT) is not None:
-                message.set(TEXT, self.clean(message.get(TEXT)))
+                text = self.clean(message.get(TEXT))
+                message.set(SAFETY_TEXT_KEY, text)
+                message.set(TEXT, text[: self._max_chars])
         return messages
 
     def process_training_data(self, training_data: TrainingData) -> TrainingData:
@@ -150,9 +165,7 @@ class AnswerGate(_PredictOnly):
             reason = self.uncertainty(message)
             if reason:
                 confidence = (message.get(INTENT) or {}).get(PREDICTED_CONFIDENCE_KEY)
-                _set_intent(
-                    message, DEFAULT_NLU_FALLBACK_INTENT_NAME, confidence or 0.0
-                )
+                set_intent(message, DEFAULT_NLU_FALLBACK_INTENT_NAME, confidence or 0.0)
                 message.set(ROUTING_KEY, {"gate": reason}, add_to_output=True)
         return messages
 
@@ -204,16 +217,16 @@ class SafetyRouter(_PredictOnly):
     def process(self, messages: List[Message]) -> List[Message]:
         """Routes crisis and personal-advice messages."""
         for message in messages:
-            text = message.get(TEXT)
+            text = message.get(SAFETY_TEXT_KEY) or message.get(TEXT)
             if not text or text.startswith("/"):
-                continue  # button payloads say exactly what they mean
+                continue  # the product's own button payloads (see InputGuard)
             match = safety.route(text)
             if match is None:
                 continue
             current = (message.get(INTENT) or {}).get(INTENT_NAME_KEY)
             if current == safety.CRISIS and match.intent != safety.CRISIS:
                 continue  # the model saw a crisis the rules missed: keep it
-            _set_intent(message, match.intent, 1.0)
+            set_intent(message, match.intent, 1.0)
             message.set(
                 ROUTING_KEY,
                 {**(message.get(ROUTING_KEY) or {}), "safety_rule": match.rule},
@@ -221,187 +234,4 @@ class SafetyRouter(_PredictOnly):
             )
             if match.intent == safety.CRISIS:
                 logger.info("Safety router flagged a crisis message.")
-        return messages
-
-
-@DefaultV1Recipe.register(
-    DefaultV1Recipe.ComponentType.INTENT_CLASSIFIER, is_trainable=True
-)
-class FaqEnsemble(GraphComponent):
-    """Second opinion on the FAQ answer: ResponseSelector averaged with a linear model.
-
-    The ResponseSelector (a neural ranker) and a TF-IDF-weighted logistic regression
-    over Rasa's own count features make different mistakes; their averaged
-    probabilities were measured to beat either alone (docs/benchmarks.md). The
-    result keeps the ResponseSelector's output format, so `utter_faq`, the
-    AnswerGate and /model/parse consumers see one ranking.
-    """
-
-    @staticmethod
-    def get_default_config() -> Dict[str, Any]:
-        """Default config."""
-        return {
-            "retrieval_intent": FAQ_INTENT,
-            # weight of the ResponseSelector; the linear model gets the rest
-            "selector_weight": 0.5,
-            # inverse regularisation strength of the logistic regression
-            "C": 10.0,
-            "ranking_length": 10,
-        }
-
-    def __init__(
-        self,
-        config: Dict[str, Any],
-        model_storage: ModelStorage,
-        resource: Resource,
-        model: Any = None,
-        responses: Dict[str, Any] | None = None,
-    ) -> None:
-        self._config = {**self.get_default_config(), **config}
-        self._model_storage = model_storage
-        self._resource = resource
-        self._model = model
-        self._responses = responses or {}
-
-    @classmethod
-    def create(
-        cls,
-        config: Dict[str, Any],
-        model_storage: ModelStorage,
-        resource: Resource,
-        execution_context: ExecutionContext,
-    ) -> FaqEnsemble:
-        """Creates an untrained component."""
-        return cls(config, model_storage, resource)
-
-    @staticmethod
-    def _features(messages: List[Message]):
-        """Sentence-level sparse features, one row per message (None if it has none)."""
-        from scipy.sparse import csr_matrix
-
-        rows = []
-        for message in messages:
-            _, sentence = message.get_sparse_features(TEXT)
-            rows.append(csr_matrix(sentence.features) if sentence else None)
-        return rows
-
-    def train(self, training_data: TrainingData) -> Resource:
-        """Fits TF-IDF weighting and a logistic regression on the FAQ examples."""
-        from sklearn.feature_extraction.text import TfidfTransformer
-        from sklearn.linear_model import LogisticRegression
-        from sklearn.pipeline import make_pipeline
-
-        intent = self._config["retrieval_intent"]
-        examples = [
-            e
-            for e in training_data.intent_examples
-            if e.get(INTENT) == intent and e.get("intent_response_key") and e.get(TEXT)
-        ]
-        if len({e.get("intent_response_key") for e in examples}) < 2:
-            return self._resource
-        self._model = make_pipeline(
-            TfidfTransformer(sublinear_tf=True),
-            LogisticRegression(C=self._config["C"], max_iter=2000, random_state=42),
-        )
-        from scipy.sparse import vstack
-
-        examples = [e for e in examples if e.get_sparse_features(TEXT)[1] is not None]
-        self._model.fit(
-            vstack(self._features(examples)),
-            [e.get("intent_response_key") for e in examples],
-        )
-        prefix = f"utter_{intent}/"
-        self._responses = {
-            key: value
-            for key, value in training_data.responses.items()
-            if key.startswith(prefix)
-        }
-        self.persist()
-        return self._resource
-
-    def persist(self) -> None:
-        """Saves the fitted model and the answers it may select."""
-        import json
-
-        import skops.io as sio
-
-        with self._model_storage.write_to(self._resource) as directory:
-            sio.dump(self._model, directory / "faq_ensemble.skops")
-            (directory / "responses.json").write_text(json.dumps(self._responses))
-
-    @classmethod
-    def load(
-        cls,
-        config: Dict[str, Any],
-        model_storage: ModelStorage,
-        resource: Resource,
-        execution_context: ExecutionContext,
-        **kwargs: Any,
-    ) -> FaqEnsemble:
-        """Loads the fitted model (only the types scikit-learn pipelines use)."""
-        import json
-
-        import skops.io as sio
-
-        try:
-            with model_storage.read_from(resource) as directory:
-                path = directory / "faq_ensemble.skops"
-                untrusted = sio.get_untrusted_types(file=path)
-                trusted_prefixes = ("sklearn.", "numpy.", "scipy.")
-                allowed = [t for t in untrusted if t.startswith(trusted_prefixes)]
-                if allowed != untrusted:
-                    raise ValueError(f"unexpected types in {path}: {untrusted}")
-                model = sio.load(path, trusted=allowed)
-                responses = json.loads((directory / "responses.json").read_text())
-        except (ValueError, FileNotFoundError) as error:
-            logger.warning(f"FaqEnsemble not loaded ({error}); selector alone is used.")
-            return cls(config, model_storage, resource)
-        return cls(config, model_storage, resource, model, responses)
-
-    def process_training_data(self, training_data: TrainingData) -> TrainingData:
-        """Nothing to add to training data."""
-        return training_data
-
-    def process(self, messages: List[Message]) -> List[Message]:
-        """Replaces the selector's ranking by the averaged ranking."""
-        if self._model is None:
-            return messages
-        intent = self._config["retrieval_intent"]
-        classes = list(self._model.classes_)
-        weight = self._config["selector_weight"]
-        for message, features in zip(messages, self._features(messages), strict=True):
-            selectors = message.get("response_selector") or {}
-            selected = selectors.get(intent)
-            expected_width = self._model.steps[0][1].idf_.shape[0]
-            if not selected or features is None or features.shape[1] != expected_width:
-                continue  # e.g. an empty message: the selector's ranking stands
-            row = self._model.predict_proba(features)[0]
-            scores = {
-                key: (1 - weight) * p for key, p in zip(classes, row, strict=True)
-            }
-            for entry in selected.get("ranking") or []:
-                key = entry.get("intent_response_key")
-                scores[key] = scores.get(key, 0.0) + weight * entry.get(
-                    PREDICTED_CONFIDENCE_KEY, 0.0
-                )
-            ranking = sorted(scores.items(), key=lambda item: -item[1])
-            top_key, top_confidence = ranking[0]
-            utter_action = f"utter_{top_key}"
-            selected["response"] = {
-                **selected.get("response", {}),
-                "intent_response_key": top_key,
-                PREDICTED_CONFIDENCE_KEY: float(top_confidence),
-                "utter_action": utter_action,
-                "responses": self._responses.get(utter_action)
-                or selected.get("response", {}).get("responses"),
-            }
-            selected["ranking"] = [
-                {
-                    "id": None,
-                    "intent_response_key": key,
-                    PREDICTED_CONFIDENCE_KEY: float(confidence),
-                }
-                for key, confidence in ranking[: self._config["ranking_length"]]
-            ]
-            message.set("response_selector", selectors, add_to_output=True)
         return messages

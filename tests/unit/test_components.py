@@ -90,3 +90,35 @@ def test_input_guard_cleans_and_cuts():
     guard = InputGuard({"max_chars": 10})
     (msg,) = guard.process([Message(data={"text": "a\x00b\x07c" + "x" * 100})])
     assert msg.get("text") == "a b cxxxxx"
+
+
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("/greet", "/greet"),
+        ("/faq", "faq"),
+        ("/restart", "restart"),
+        ("//crisis{}", "crisis{}"),
+        ('/faq{"x": 1} is it safe', 'faq{"x": 1} is it safe'),
+    ],
+)
+def test_input_guard_reads_foreign_payloads_as_text(text, expected):
+    """Only the widget's own payload stays an intent code (Rasa skips NLU for it)."""
+    (msg,) = InputGuard({}).process([Message(data={"text": text})])
+    assert msg.get("text") == expected
+
+
+def test_safety_router_reads_past_the_models_cut():
+    """A crisis at the end of a long SMS: the model sees 1,000 characters, safety all."""
+    long_text = "My nerve pain has been bad this week. " * 40 + "I want to end my life."
+    guard = InputGuard({"max_chars": 1000})
+    (msg,) = guard.process([message(long_text, "faq", 0.99)])
+    assert "end my life" not in msg.get("text")
+    (msg,) = SafetyRouter({}).process([msg])
+    assert msg.get("intent")["name"] == "crisis"
+
+
+def test_safety_router_reads_a_slash_crisis():
+    (msg,) = InputGuard({}).process([message("/i want to kill myself", "faq", 0.9)])
+    (msg,) = SafetyRouter({}).process([msg])
+    assert msg.get("intent")["name"] == "crisis"

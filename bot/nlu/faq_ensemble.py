@@ -1,0 +1,201 @@
+"""FaqEnsemble: a second opinion on the FAQ answer (ResponseSelector + linear model)."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any, Dict, List
+
+from rasa.engine.graph import ExecutionContext, GraphComponent
+from rasa.engine.recipes.default_recipe import DefaultV1Recipe
+from rasa.engine.storage.resource import Resource
+from rasa.engine.storage.storage import ModelStorage
+from rasa.shared.nlu.constants import INTENT, PREDICTED_CONFIDENCE_KEY, TEXT
+from rasa.shared.nlu.training_data.message import Message
+from rasa.shared.nlu.training_data.training_data import TrainingData
+
+from bot.nlu.components import FAQ_INTENT
+
+logger = logging.getLogger(__name__)
+
+
+@DefaultV1Recipe.register(
+    DefaultV1Recipe.ComponentType.INTENT_CLASSIFIER, is_trainable=True
+)
+class FaqEnsemble(GraphComponent):
+    """Second opinion on the FAQ answer: ResponseSelector averaged with a linear model.
+
+    The ResponseSelector (a neural ranker) and a TF-IDF-weighted logistic regression
+    over Rasa's own count features make different mistakes; their averaged
+    probabilities were measured to beat either alone (docs/benchmarks.md). The
+    result keeps the ResponseSelector's output format, so `utter_faq`, the
+    AnswerGate and /model/parse consumers see one ranking.
+    """
+
+    @staticmethod
+    def get_default_config() -> Dict[str, Any]:
+        """Default config."""
+        return {
+            "retrieval_intent": FAQ_INTENT,
+            # weight of the ResponseSelector; the linear model gets the rest
+            "selector_weight": 0.5,
+            # inverse regularisation strength of the logistic regression
+            "C": 10.0,
+            "ranking_length": 10,
+        }
+
+    def __init__(
+        self,
+        config: Dict[str, Any],
+        model_storage: ModelStorage,
+        resource: Resource,
+        model: Any = None,
+        responses: Dict[str, Any] | None = None,
+    ) -> None:
+        self._config = {**self.get_default_config(), **config}
+        self._model_storage = model_storage
+        self._resource = resource
+        self._model = model
+        self._responses = responses or {}
+
+    @classmethod
+    def create(
+        cls,
+        config: Dict[str, Any],
+        model_storage: ModelStorage,
+        resource: Resource,
+        execution_context: ExecutionContext,
+    ) -> FaqEnsemble:
+        """Creates an untrained component."""
+        return cls(config, model_storage, resource)
+
+    @staticmethod
+    def _features(messages: List[Message]):
+        """Sentence-level sparse features, one row per message (None if it has none)."""
+        from scipy.sparse import csr_matrix
+
+        rows = []
+        for message in messages:
+            _, sentence = message.get_sparse_features(TEXT)
+            rows.append(csr_matrix(sentence.features) if sentence else None)
+        return rows
+
+    def train(self, training_data: TrainingData) -> Resource:
+        """Fits TF-IDF weighting and a logistic regression on the FAQ examples."""
+        from sklearn.feature_extraction.text import TfidfTransformer
+        from sklearn.linear_model import LogisticRegression
+        from sklearn.pipeline import make_pipeline
+
+        intent = self._config["retrieval_intent"]
+        examples = [
+            e
+            for e in training_data.intent_examples
+            if e.get(INTENT) == intent and e.get("intent_response_key") and e.get(TEXT)
+        ]
+        if len({e.get("intent_response_key") for e in examples}) < 2:
+            return self._resource
+        self._model = make_pipeline(
+            TfidfTransformer(sublinear_tf=True),
+            LogisticRegression(C=self._config["C"], max_iter=2000, random_state=42),
+        )
+        from scipy.sparse import vstack
+
+        examples = [e for e in examples if e.get_sparse_features(TEXT)[1] is not None]
+        self._model.fit(
+            vstack(self._features(examples)),
+            [e.get("intent_response_key") for e in examples],
+        )
+        prefix = f"utter_{intent}/"
+        self._responses = {
+            key: value
+            for key, value in training_data.responses.items()
+            if key.startswith(prefix)
+        }
+        self.persist()
+        return self._resource
+
+    def persist(self) -> None:
+        """Saves the fitted model and the answers it may select."""
+        import json
+
+        import skops.io as sio
+
+        with self._model_storage.write_to(self._resource) as directory:
+            sio.dump(self._model, directory / "faq_ensemble.skops")
+            (directory / "responses.json").write_text(json.dumps(self._responses))
+
+    @classmethod
+    def load(
+        cls,
+        config: Dict[str, Any],
+        model_storage: ModelStorage,
+        resource: Resource,
+        execution_context: ExecutionContext,
+        **kwargs: Any,
+    ) -> FaqEnsemble:
+        """Loads the fitted model (only the types scikit-learn pipelines use)."""
+        import json
+
+        import skops.io as sio
+
+        try:
+            with model_storage.read_from(resource) as directory:
+                path = directory / "faq_ensemble.skops"
+                untrusted = sio.get_untrusted_types(file=path)
+                trusted_prefixes = ("sklearn.", "numpy.", "scipy.")
+                allowed = [t for t in untrusted if t.startswith(trusted_prefixes)]
+                if allowed != untrusted:
+                    raise ValueError(f"unexpected types in {path}: {untrusted}")
+                model = sio.load(path, trusted=allowed)
+                responses = json.loads((directory / "responses.json").read_text())
+        except (ValueError, FileNotFoundError) as error:
+            logger.warning(f"FaqEnsemble not loaded ({error}); selector alone is used.")
+            return cls(config, model_storage, resource)
+        return cls(config, model_storage, resource, model, responses)
+
+    def process_training_data(self, training_data: TrainingData) -> TrainingData:
+        """Nothing to add to training data."""
+        return training_data
+
+    def process(self, messages: List[Message]) -> List[Message]:
+        """Replaces the selector's ranking by the averaged ranking."""
+        if self._model is None:
+            return messages
+        intent = self._config["retrieval_intent"]
+        classes = list(self._model.classes_)
+        weight = self._config["selector_weight"]
+        for message, features in zip(messages, self._features(messages), strict=True):
+            selectors = message.get("response_selector") or {}
+            selected = selectors.get(intent)
+            expected_width = self._model.steps[0][1].idf_.shape[0]
+            if not selected or features is None or features.shape[1] != expected_width:
+                continue  # e.g. an empty message: the selector's ranking stands
+            row = self._model.predict_proba(features)[0]
+            scores = {
+                key: (1 - weight) * p for key, p in zip(classes, row, strict=True)
+            }
+            for entry in selected.get("ranking") or []:
+                key = entry.get("intent_response_key")
+                scores[key] = scores.get(key, 0.0) + weight * entry.get(
+                    PREDICTED_CONFIDENCE_KEY, 0.0
+                )
+            ranking = sorted(scores.items(), key=lambda item: -item[1])
+            top_key, top_confidence = ranking[0]
+            utter_action = f"utter_{top_key}"
+            selected["response"] = {
+                **selected.get("response", {}),
+                "intent_response_key": top_key,
+                PREDICTED_CONFIDENCE_KEY: float(top_confidence),
+                "utter_action": utter_action,
+                "responses": self._responses.get(utter_action)
+                or selected.get("response", {}).get("responses"),
+            }
+            selected["ranking"] = [
+                {
+                    "id": None,
+                    "intent_response_key": key,
+                    PREDICTED_CONFIDENCE_KEY: float(confidence),
+                }
+                for key, confidence in ranking[: self._config["ranking_length"]]
+            ]
+            message.set("response_selector", selectors, add_to_output=True)
+        return messages
