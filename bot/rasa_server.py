@@ -7,16 +7,28 @@ command line starts, in this one place:
   (`MessageProcessor._should_handle_message`), so a crisis sent while waiting for a
   person got no answer. A message whose intent is `crisis` is now handled in every
   state: the crisis rule sends the guidance and flags the open handoff as urgent.
+- **A failed custom action is never silence.** When the action server is down or
+  fails, Rasa logs the error and the patient got nothing. They now get
+  `utter_action_failed` ("something went wrong, please try again"), sent by Rasa
+  itself. The crisis guidance is a plain response (`utter_crisis`), sent before the
+  custom action that flags the conversation, so it never depends on that server.
 
 `python -m bot.rasa_server run --model ...` takes exactly `rasa`'s arguments.
 """
 
 from __future__ import annotations
 
+import logging
 import sys
 from typing import List
 
+logger = logging.getLogger(__name__)
+
 CRISIS_INTENT = "crisis"
+ACTION_FAILED_RESPONSE = "utter_action_failed"
+# Actions whose failure the patient need not hear about: the crisis guidance was
+# already sent before the flag, and the failure is logged for staff.
+QUIET_ON_FAILURE = frozenset({"action_crisis_response"})
 
 _applied = False
 
@@ -38,7 +50,37 @@ def apply() -> None:
         return original(tracker)
 
     MessageProcessor._should_handle_message = staticmethod(_should_handle_message)
+    _tell_the_patient_when_an_action_fails()
     _applied = True
+
+
+def _tell_the_patient_when_an_action_fails() -> None:
+    from rasa.core.actions.action import (
+        ActionExecutionRejection,
+        RemoteAction,
+        create_bot_utterance,
+    )
+
+    original_run = RemoteAction.run
+
+    async def run(self, output_channel, nlg, tracker, domain):
+        try:
+            return await original_run(self, output_channel, nlg, tracker, domain)
+        except ActionExecutionRejection:
+            raise  # a form validation saying "not this slot": Rasa's own flow
+        except Exception as error:  # noqa: BLE001 - any failure must reach the patient
+            # The type only: the error text can carry the request, with patient data.
+            logger.error(
+                f"Custom action '{self.name()}' failed ({type(error).__name__})."
+            )
+            if self.name() in QUIET_ON_FAILURE:
+                return []
+            message = await nlg.generate(
+                ACTION_FAILED_RESPONSE, tracker, output_channel.name()
+            )
+            return [create_bot_utterance(message)] if message else []
+
+    RemoteAction.run = run
 
 
 def main(argv: List[str] | None = None) -> None:
