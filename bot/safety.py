@@ -73,6 +73,42 @@ _CRISIS_PATTERNS = [
     r"\b(?:wish|rather)\s+(?:i|id|i'd)\s*(?:was|were|be|could\s+be)?\s*dead\b",
     r"\bi\s*(?:'d|would)\s+rather\s+be\s+dead\b",
     r"\bcan'?t\s+(?:go\s+on|take\s+(?:it|this)\s+any\s*more)\b.*\b(?:die|dead|end)\b",
+    # hopelessness without a crisis keyword
+    r"\bpoint\s+(?:of|in|to)\s+(?:carrying\s+on|going\s+on|keep(?:ing)?\s+going|living|"
+    r"life|being\s+alive|being\s+here|existing|continuing|trying\s+any\s*more|"
+    r"anything\s+any\s*more)",
+    r"\b(?:tired|sick)\s+of\s+(?:being\s+alive|living|life|existing|being\s+here)\b",
+    r"\b(?:no|lost\s+(?:the|my|all)|losing\s+(?:the|my))\s+will\s+to\s+live\b",
+    r"\b(?:done|finished)\s+with\s+(?:life|living)\b|\bhad\s+enough\s+of\s+(?:life|living)\b",
+    r"\b(?:better\s+off|happier)\s+(?:if\s+i\s+(?:was|were)(?:n'?t|\s+not|\s+gone|\s+dead)|"
+    r"without\s+me|with\s+me\s+gone)",
+    r"\b(?:notice|care|miss\s+me)\s+if\s+i\s+(?:was|were|died|disappeared|was\s+gone)\b",
+    r"\b(?:disappear|vanish|sleep)\s+(?:forever|for\s+good|permanently)\b",
+    r"\b(?:stop|not)\s+exist(?:ing)?\b|\b(?:hate|hating)\s+being\s+alive\b",
+    r"\bcheck\s+out\s+of\s+(?:life|this\s+world)\b|\bready\s+to\s+(?:check\s+out|go|let\s+go\s+of\s+life)\b",
+    r"\b(?:last|final)\s+message\b|\b(?:saying|said)\s+my\s+goodbyes\b|"
+    r"\bgiv(?:e|ing)\s+away\s+(?:all\s+)?my\s+(?:things|stuff|belongings)\b",
+    r"\btonight\s+is\s+the\s+night\b|\bwon'?t\s+make\s+it\s+through\s+the\s+night\b",
+    r"\b(?:it\s+all|everything|this|life)\s+to\s+(?:stop|end|be\s+over)\s+"
+    r"(?:for\s+good|forever|permanently)\b",
+    r"\bsee\s+no\s+(?:future|way\s+out|point)\b|\b(?:no|any)\s+(?:way\s+out|future)\s+"
+    r"(?:for\s+me|for\s+myself|except|but\s+(?:one|to))",
+    r"\b(?:wish|hope)\s+i\s+(?:don'?t|dont|do\s+not|never|wouldn'?t)\s+wake\s+up\b",
+    r"\bdon'?t\s+(?:want|wanna)\s+to\s+wake\s+up\b|\bnot\s+(?:be|being)\s+(?:here|around)\s+any\s*more\b",
+    # seeking a method
+    r"\b(?:lethal|fatal|deadly|killing)\s+(?:dose|amount|combination|combo|mix|number)\s+"
+    r"(?:of\s+)?(?:my|for\s+me|to\s+(?:end|die))",
+    r"\bhow\s+(?:many|much)\b[^.?!]{0,60}\b(?:to|would|will|it\s+take)\b[^.?!]{0,40}"
+    r"\b(?:kill\s+(?:me|myself|a\s+person|someone)|die\b|never\s+wake|not\s+wake|"
+    r"stop\s+(?:my|the|your|a)\s+(?:heart|breathing)|end\s+(?:it|my\s+life|things)|"
+    r"(?:stop|end)\s+(?:\w+\s+){0,2}(?:for\s+good|forever|permanently))",
+    r"\b(?:which|what)\s+(?:of\s+my\s+)?(?:pills|meds|medications?|combination)\b[^.?!]{0,40}"
+    r"\b(?:lethal|deadly|fatal|kill\s+me)\b",
+    r"\b(?:easiest|quickest|fastest|painless|best)\s+(?:\w+\s+)?way\s+to\s+"
+    r"(?:die|go|end\s+(?:it|my\s+life|things)|kill\s+myself)\b",
+    r"\b(?:saving|saved|stockpil\w*|hoard\w*)\s+(?:up\s+)?(?:my\s+|enough\s+)?"
+    r"(?:pills|meds|tablets|medications?)\b",
+    r"\bmake\s+it\s+look\s+like\s+an\s+accident\b",
     # overdose and poisoning
     r"\boverdos",
     r"\b(?:took|taken|tkn|swallowed|ate|popped)\b[^.?!]{0,30}"
@@ -160,6 +196,25 @@ _PERSONAL_QUESTION = re.compile(
 )
 
 _CRISIS_RE = [re.compile(p) for p in _CRISIS_PATTERNS]
+# The patterns that fire on the mere word; see `detect_crisis`.
+_OVERDOSE_MENTIONS = frozenset({r"\boverdos"})
+_GENERAL_OVERDOSE = re.compile(
+    r"\b(?:can|could|do|does)\s+(?:you|one|someone|somebody|a\s+person|people|patients?)\s+"
+    r"(?:\w+\s+)?overdose|\b(?:risk|risks|chance|danger|dangers|signs?|symptoms?|rates?)\s+"
+    r"of\s+(?:an?\s+)?overdos|\boverdose\s+(?:risk|potential|rates?)|"
+    r"\bpossible\s+to\s+overdose|\bhow\s+(?:easy|likely|common|often)\b[^.?!]{0,30}overdos|"
+    r"\bwhat\s+happens\s+(?:if|when)\s+(?:you|someone|somebody|a\s+person|people)\s+overdos|"
+    r"\b(?:prevent|avoid|reverse|treat)\w*\s+(?:an?\s+)?overdos|\bnarcan\b"
+)
+_OVERDOSE_LONG_AGO = re.compile(
+    r"\boverdos\w*\s+(?:\w+\s+){0,3}(?:years|months|decades|a\s+long\s+time)\s+ago\b"
+)
+# ... unless someone is in danger now.
+_OVERDOSE_NOW = re.compile(
+    r"\b(?:i|i'?ve|i'?m|im|he|she|they|he'?s|she'?s|we|my\s+\w+)\s+(?:just\s+|think\s+"
+    r"(?:i|he|she)\s+|may\s+have\s+|might\s+have\s+|probably\s+)?(?:overdosed|overdosing|"
+    r"am\s+overdosing|is\s+overdosing|took|taken|swallowed)\b|\bright\s+now\b|\bhelp\b"
+)
 _MEDICAL_RE = [re.compile(p) for p in _MEDICAL_ADVICE_PATTERNS]
 _REPEATS = re.compile(r"(\w)\1{2,}")
 _NON_TEXT = re.compile(r"[^\w\s'.?!]")
@@ -218,14 +273,33 @@ def _near(word: str, keyword: str) -> bool:
     return prev[-1] <= budget
 
 
+def _general_overdose_question(norm: str) -> bool:
+    """True for a question about overdoses in general, with nobody in danger now."""
+    if _OVERDOSE_LONG_AGO.search(norm) and not re.search(
+        r"\b(?:now|just|help)\b", norm
+    ):
+        return True
+    return bool(_GENERAL_OVERDOSE.search(norm)) and not _OVERDOSE_NOW.search(norm)
+
+
 def detect_crisis(text: str) -> SafetyMatch | None:
-    """Returns a match when the message speaks of a crisis happening now."""
+    """Returns a match when the message speaks of a crisis happening now.
+
+    The word "overdose" alone is a crisis ("i overdosed", "overdose help"), except in
+    a general question such as "can you overdose on ketamine?" or "my uncle overdosed
+    years ago": those are about risks, and the FAQ on safety answers them.
+    """
     for norm in dict.fromkeys(_variants(text)):
+        general = _general_overdose_question(norm)
         for pattern in _CRISIS_RE:
             if pattern.search(norm):
+                if general and pattern.pattern in _OVERDOSE_MENTIONS:
+                    continue
                 return SafetyMatch(CRISIS, pattern.pattern[:40])
         for word in norm.replace("'", " ").split():
             for keyword in _CRISIS_KEYWORDS:
+                if general and keyword.startswith("overdos"):
+                    continue
                 if _near(word, keyword):
                     return SafetyMatch(CRISIS, f"keyword:{keyword}")
     return None
