@@ -1,15 +1,18 @@
-"""NLU benchmark: accuracy on held-out messages, speed and memory (`make bench`).
+"""NLU benchmark: every evaluation set beside a baseline, speed, memory (`make bench`).
 
 Trains the assistant from scratch (the same `rasa train` as `make run`), loads it,
-parses every held-out message of tests/nlu/heldout.yml and prints:
-- top-1 accuracy, wrong-FAQ-answer rate, fallback rate, crisis recall and
-  out-of-scope recall, for the Rasa model and for a TF-IDF + logistic-regression
-  baseline trained on the same data in the same run;
-- training time, model load time, parse latency p50/p95 and peak memory.
+parses every message of the report sets under tests/nlu/ (held-out paraphrases, real
+patient questions, off-domain messages, crisis and ordinary messages) and prints,
+for the Rasa model and for a TF-IDF + logistic-regression baseline trained on the
+same data in the same run: right outcome, curated-answer and wrong-curated-answer
+rates, out-of-scope rate, "Did you mean" rate, crisis recall and false-alarm rate;
+then training time, model load time, parse latency p50/p95 and peak memory.
 
-`--variant whitespace` also trains the pipeline with Rasa's WhitespaceTokenizer in
-place of the project's spaCy pipeline, to show what spaCy's lemmas buy.
-Results go to stdout (and `--json FILE`); docs/benchmarks.md records a run.
+`--sets dev` measures the dev sets instead (those used for error analysis and
+threshold choice; never reported as the product's figures). `--variant whitespace`
+also trains the pipeline with Rasa's WhitespaceTokenizer in place of the project's
+spaCy pipeline. Results go to stdout (and `--json FILE`); docs/benchmarks.md records
+a run.
 """
 
 from __future__ import annotations
@@ -34,7 +37,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 from bot.nlu import evaluation  # noqa: E402
 from bot.nlu.spacy_pipeline import ensure_pipeline  # noqa: E402
 
-HELDOUT = ROOT / "tests" / "nlu" / "heldout.yml"
+NLU_SETS = ROOT / "tests" / "nlu"
+REPORT_SETS = ["heldout", "real_questions", "off_domain", "crisis"]
 
 
 def train(config: Path, output: Path) -> tuple[Path, float]:
@@ -53,24 +57,27 @@ def train(config: Path, output: Path) -> tuple[Path, float]:
     return Path(result.model), time.perf_counter() - started
 
 
-async def evaluate_model(model: Path, examples):
-    """Loads the model, parses every example; returns scores, load time, latencies."""
+async def evaluate_model(model: Path, sets):
+    """Loads the model, parses every message; returns outcomes, load time, latencies."""
     from rasa.core.agent import Agent
 
     started = time.perf_counter()
     agent = Agent.load(str(model))
     load_seconds = time.perf_counter() - started
     await agent.parse_message("warm up")
-    predictions, latencies = [], []
-    for text, _ in examples:
-        t0 = time.perf_counter()
-        parse = await agent.parse_message(text)
-        latencies.append((time.perf_counter() - t0) * 1000)
-        predictions.append(evaluation.predicted_label(parse))
-    return evaluation.score(examples, predictions), load_seconds, latencies
+    results, latencies = {}, []
+    for name, cases in sets.items():
+        predictions = []
+        for case in cases:
+            t0 = time.perf_counter()
+            parse = await agent.parse_message(case.text)
+            latencies.append((time.perf_counter() - t0) * 1000)
+            predictions.append(evaluation.predicted_label(parse))
+        results[name] = evaluation.outcomes(cases, predictions)
+    return results, load_seconds, latencies
 
 
-def baseline(train_examples, examples) -> evaluation.Scores:
+def baseline(train_examples, sets) -> dict:
     """TF-IDF (word and character n-grams) + logistic regression, no threshold."""
     from sklearn.feature_extraction.text import TfidfVectorizer
     from sklearn.linear_model import LogisticRegression
@@ -85,7 +92,10 @@ def baseline(train_examples, examples) -> evaluation.Scores:
     )
     texts, labels = zip(*train_examples, strict=True)
     model.fit(texts, labels)
-    return evaluation.score(examples, model.predict([t for t, _ in examples]))
+    return {
+        name: evaluation.outcomes(cases, model.predict([c.text for c in cases]))
+        for name, cases in sets.items()
+    }
 
 
 def whitespace_config(tmp: Path) -> Path:
@@ -113,25 +123,45 @@ def percentile(values, q: float) -> float:
     return ordered[index]
 
 
-def run_variant(name: str, config: Path, tmp: Path, examples) -> dict:
+def run_variant(name: str, config: Path, tmp: Path, sets) -> dict:
     """Trains and evaluates one pipeline variant."""
     model, train_seconds = train(config, tmp / name)
-    scores, load_seconds, latencies = asyncio.run(evaluate_model(model, examples))
+    outcomes, load_seconds, latencies = asyncio.run(evaluate_model(model, sets))
     return {
         "variant": name,
-        **scores.summary(),
+        "sets": outcomes,
         "train_seconds": round(train_seconds, 1),
         "load_seconds": round(load_seconds, 2),
         "parse_ms_p50": round(statistics.median(latencies), 1),
         "parse_ms_p95": round(percentile(latencies, 95), 1),
-        "errors": scores.errors,
+    }
+
+
+FIGURES = [
+    "right_outcome",
+    "faq_answer",
+    "wrong_faq_answer",
+    "out_of_scope",
+    "did_you_mean",
+    "crisis_recall",
+    "false_alarm",
+]
+
+
+def load_sets(kind: str) -> dict:
+    """The report sets (tests/nlu/*.yml) or the dev sets (tests/nlu/dev/*.yml)."""
+    folder = NLU_SETS if kind == "report" else NLU_SETS / "dev"
+    return {
+        name: evaluation.load_cases(folder / f"{name}.yml")
+        for name in REPORT_SETS
+        if (folder / f"{name}.yml").exists()
     }
 
 
 def main() -> None:
     """Runs the benchmark and prints the figures."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--heldout", type=Path, default=HELDOUT)
+    parser.add_argument("--sets", choices=["report", "dev"], default="report")
     parser.add_argument(
         "--variant", choices=["whitespace"], action="append", default=[]
     )
@@ -140,65 +170,73 @@ def main() -> None:
     args = parser.parse_args()
 
     ensure_pipeline()
-    examples = evaluation.load_examples(args.heldout)
+    sets = load_sets(args.sets)
     train_examples = evaluation.load_many(sorted((ROOT / "data" / "nlu").glob("*.yml")))
-    results = {
-        "machine": f"{platform.machine()}, {os.cpu_count()} cores, Python "
-        f"{platform.python_version()}",
-        "heldout_messages": len(examples),
-        "training_examples": len(train_examples),
-        "runs": [],
-    }
+    runs = []
     with tempfile.TemporaryDirectory() as tmp_name:
         tmp = Path(tmp_name)
-        results["runs"].append(
-            run_variant("rasa-spacy", ROOT / "config.yml", tmp, examples)
-        )
+        runs.append(run_variant("rasa", ROOT / "config.yml", tmp, sets))
         if "whitespace" in args.variant:
-            results["runs"].append(
-                run_variant("rasa-whitespace", whitespace_config(tmp), tmp, examples)
+            runs.append(
+                run_variant("rasa-whitespace", whitespace_config(tmp), tmp, sets)
             )
     started = time.perf_counter()
-    base = baseline(train_examples, examples)
-    results["runs"].append(
+    base = baseline(train_examples, sets)
+    runs.append(
         {
             "variant": "tfidf-logreg-baseline",
-            **base.summary(),
+            "sets": base,
             "train_seconds": round(time.perf_counter() - started, 1),
-            "errors": base.errors,
         }
     )
-    results["peak_memory_mb"] = round(
-        resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 0
+    peak_mb = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 0)
+    machine = (
+        f"{platform.machine()}, {os.cpu_count()} cores, "
+        f"Python {platform.python_version()}"
     )
-
-    columns = [
-        "variant",
-        "top1_accuracy",
-        "wrong_faq_rate",
-        "fallback_rate",
-        "crisis_recall",
-        "out_of_scope_recall",
-        "train_seconds",
-        "load_seconds",
-        "parse_ms_p50",
-        "parse_ms_p95",
-    ]
-    print(
-        f"\n{results['machine']}; {len(train_examples)} training examples, "
-        f"{len(examples)} held-out messages ({args.heldout.name})"
-    )
-    print(" | ".join(columns))
-    for run in results["runs"]:
-        print(" | ".join(str(run.get(c, "-")) for c in columns))
-    print(f"peak memory (RSS, whole benchmark process): {results['peak_memory_mb']} MB")
+    print(f"\n{machine}; {len(train_examples)} training examples; {args.sets} sets")
+    print(" | ".join(["set", "variant", "messages", *FIGURES]))
+    for name in sets:
+        for run in runs:
+            summary = run["sets"][name].summary()
+            row = [name, run["variant"], summary["messages"]]
+            print(" | ".join(str(v) for v in row + [summary[f] for f in FIGURES]))
+    print("\nvariant | train_seconds | load_seconds | parse_ms_p50 | parse_ms_p95")
+    for run in runs:
+        print(
+            " | ".join(
+                str(run.get(c, "-"))
+                for c in (
+                    "variant",
+                    "train_seconds",
+                    "load_seconds",
+                    "parse_ms_p50",
+                    "parse_ms_p95",
+                )
+            )
+        )
+    print(f"peak memory (RSS, whole benchmark process): {peak_mb} MB")
     if args.show_errors:
-        for run in results["runs"]:
-            print(f"\nErrors of {run['variant']}:")
-            for text, label, prediction in run["errors"]:
-                print(f"  {label:38} -> {prediction:38} {text}")
+        for run in runs:
+            for name, outcome in run["sets"].items():
+                print(f"\nErrors of {run['variant']} on {name}:")
+                for text, label, prediction in outcome.errors:
+                    print(f"  {label:34} -> {prediction:34} {text[:150]}")
     if args.json:
-        args.json.write_text(json.dumps(results, indent=2))
+        record = {
+            "machine": machine,
+            "sets": args.sets,
+            "training_examples": len(train_examples),
+            "peak_memory_mb": peak_mb,
+            "runs": [
+                {
+                    **{k: v for k, v in run.items() if k != "sets"},
+                    "sets": {n: o.summary() for n, o in run["sets"].items()},
+                }
+                for run in runs
+            ],
+        }
+        args.json.write_text(json.dumps(record, indent=2))
 
 
 if __name__ == "__main__":

@@ -26,6 +26,8 @@ logger = logging.getLogger(__name__)
 
 CRISIS_INTENT = "crisis"
 ACTION_FAILED_RESPONSE = "utter_action_failed"
+NOTICE_RESPONSE = "utter_notice"
+ACTION_SESSION_START_NAME = "action_session_start"
 # Actions whose failure the patient need not hear about: the crisis guidance was
 # already sent before the flag, and the failure is logged for staff.
 QUIET_ON_FAILURE = frozenset({"action_crisis_response"})
@@ -75,6 +77,8 @@ def _tell_the_patient_when_an_action_fails() -> None:
             )
             if self.name() in QUIET_ON_FAILURE:
                 return []
+            if self.name() == ACTION_SESSION_START_NAME:
+                return await _plain_session_start(output_channel, nlg, tracker, domain)
             message = await nlg.generate(
                 ACTION_FAILED_RESPONSE, tracker, output_channel.name()
             )
@@ -83,12 +87,48 @@ def _tell_the_patient_when_an_action_fails() -> None:
     RemoteAction.run = run
 
 
+async def _plain_session_start(output_channel, nlg, tracker, domain):
+    """Rasa's own session start with the notice, when the custom one cannot run."""
+    from rasa.core.actions.action import ActionSessionStart, create_bot_utterance
+    from rasa.shared.core.events import ActionExecuted
+
+    events = await ActionSessionStart().run(output_channel, nlg, tracker, domain)
+    notice = await nlg.generate(NOTICE_RESPONSE, tracker, output_channel.name())
+    if notice:
+        at = next(
+            (i for i, e in enumerate(events) if isinstance(e, ActionExecuted)),
+            len(events),
+        )
+        events.insert(at, create_bot_utterance(notice))
+    return events
+
+
 def main(argv: List[str] | None = None) -> None:
-    """Applies the changes, then runs Rasa's command line with `argv`."""
+    """Applies the changes, then runs Rasa's command line with `argv`.
+
+    With `--enable-api` and no `--auth-token`, the token comes from `RASA_API_TOKEN`
+    (`bot.settings`: the environment, or var/rasa_api_token in a local run) and is
+    added here, inside the process: a command line is visible to every user of
+    the machine (`ps`), the environment is not.
+    """
     apply()
     from rasa.__main__ import main as rasa_main
 
-    sys.argv = ["rasa", *(sys.argv[1:] if argv is None else argv)]
+    args = list(sys.argv[1:] if argv is None else argv)
+    if "--enable-api" in args and not any(
+        a == "-t" or a.startswith("--auth-token") for a in args
+    ):
+        from bot.settings import SettingsError, get_settings
+
+        try:
+            token = get_settings().rasa_api_token
+        except SettingsError as error:
+            print(f"Configuration error: {error}", file=sys.stderr)
+            raise SystemExit(2) from None
+        # "=" form: a random token may start with "-", which argparse would take
+        # for an option.
+        args.append(f"--auth-token={token}")
+    sys.argv = ["rasa", *args]
     rasa_main()
 
 

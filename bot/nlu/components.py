@@ -215,23 +215,65 @@ class SafetyRouter(_PredictOnly):
         return {}
 
     def process(self, messages: List[Message]) -> List[Message]:
-        """Routes crisis and personal-advice messages."""
+        """Routes crisis and personal-advice messages; records every decision."""
         for message in messages:
             text = message.get(SAFETY_TEXT_KEY) or message.get(TEXT)
-            if not text or text.startswith("/"):
-                continue  # the product's own button payloads (see InputGuard)
-            match = safety.route(text)
-            if match is None:
-                continue
-            current = (message.get(INTENT) or {}).get(INTENT_NAME_KEY)
-            if current == safety.CRISIS and match.intent != safety.CRISIS:
-                continue  # the model saw a crisis the rules missed: keep it
-            set_intent(message, match.intent, 1.0)
-            message.set(
-                ROUTING_KEY,
-                {**(message.get(ROUTING_KEY) or {}), "safety_rule": match.rule},
-                add_to_output=True,
-            )
-            if match.intent == safety.CRISIS:
-                logger.info("Safety router flagged a crisis message.")
+            if text and not text.startswith("/"):  # "/greet": the widget's own
+                self._apply_rules(message, text)
+            routing = message.get(ROUTING_KEY) or {}
+            routing["decision"] = describe_decision(message, routing)
+            message.set(ROUTING_KEY, routing, add_to_output=True)
         return messages
+
+    @staticmethod
+    def _apply_rules(message: Message, text: str) -> None:
+        match = safety.route(text)
+        if match is None:
+            return
+        current = (message.get(INTENT) or {}).get(INTENT_NAME_KEY)
+        if current == safety.CRISIS and match.intent != safety.CRISIS:
+            return  # the model saw a crisis the rules missed: keep it
+        set_intent(message, match.intent, 1.0)
+        message.set(
+            ROUTING_KEY,
+            {**(message.get(ROUTING_KEY) or {}), "safety_rule": match.rule},
+            add_to_output=True,
+        )
+        if match.intent == safety.CRISIS:
+            logger.info("Safety router flagged a crisis message.")
+
+
+_DECLINES = {
+    "out_of_scope": "declined: not about the clinic's topic",
+    "clinic_logistics": "declined: a clinic fact the article lacks",
+    safety.MEDICAL_ADVICE: "declined: one person's medical question",
+}
+
+
+def describe_decision(message: Message, routing: Dict[str, Any]) -> str:
+    """One line on why the bot does what it does, for logs and the staff console."""
+    intent = message.get(INTENT) or {}
+    name = intent.get(INTENT_NAME_KEY) or DEFAULT_NLU_FALLBACK_INTENT_NAME
+    confidence = intent.get(PREDICTED_CONFIDENCE_KEY) or 0.0
+    domain = (routing.get("domain") or {}).get("in_domain")
+    domain_note = f"; in-domain {domain:.2f}" if domain is not None else ""
+    if routing.get("safety_rule"):
+        why = f"safety rule {routing['safety_rule']!r}"
+    elif routing.get("gate") == "off_domain":
+        why = f"domain gate (was {routing.get('overridden_intent')})"
+    elif routing.get("gate"):
+        why = f"answer gate: {routing['gate']}"
+    else:
+        why = f"model {confidence:.2f}"
+    if name == safety.CRISIS:
+        return f"crisis guidance: {why}{domain_note}"
+    if name == DEFAULT_NLU_FALLBACK_INTENT_NAME:
+        return f"asked to clarify: {why}{domain_note}"
+    if name in _DECLINES:
+        return f"{_DECLINES[name]}: {why}{domain_note}"
+    if name == FAQ_INTENT:
+        ranking = faq_ranking(message)
+        key = ranking[0].get("intent_response_key") if ranking else "?"
+        top = ranking[0].get(PREDICTED_CONFIDENCE_KEY, 0.0) if ranking else 0.0
+        return f"answered {key}: answer {top:.2f}, {why}{domain_note}"
+    return f"{name}: {why}{domain_note}"

@@ -1,10 +1,19 @@
-"""Scores the NLU model on held-out messages: shared by the tests and `make bench`.
+"""Scores the NLU model on evaluation sets: shared by the tests and `make bench`.
 
 A message's *label* is what the patient should get: `faq/<key>` for a curated
-answer, or a plain intent (`crisis`, `out_of_scope`, ...). A parse result's
-*prediction* is read the same way, with `nlu_fallback` meaning "asked the patient to
-clarify". Messages are loaded with plain YAML (not Rasa's reader) so a test set can be
-read without training data conventions getting in the way.
+answer, or a plain intent (`crisis`, `out_of_scope`, ...); some messages also accept
+*alternatives* (`alt`). A parse result's *prediction* is read the same way, with
+`nlu_fallback` meaning "asked the patient to clarify". Messages are loaded with plain
+YAML (not Rasa's reader) so a test set can be read without training data conventions
+getting in the way.
+
+The sets (tests/nlu/README.md says where each came from):
+- `heldout.yml`: paraphrases of the catalog, Rasa NLU format;
+- `real_questions.yml`: questions as real people wrote them, with `alt` labels;
+- `off_domain.yml`: everyday messages about anything else, by topic;
+- `crisis.yml`: crisis messages by style, and ordinary ones that must not alarm.
+`tests/nlu/dev/` holds separate sets of the same kinds, used for error analysis and
+threshold choice; the figures reported in docs/benchmarks.md come from the others.
 """
 
 from __future__ import annotations
@@ -37,6 +46,115 @@ def load_examples(path: Path) -> List[Tuple[str, str]]:
 def load_many(paths: Iterable[Path]) -> List[Tuple[str, str]]:
     """(text, label) pairs from several NLU files."""
     return [pair for path in paths for pair in load_examples(path)]
+
+
+@dataclass(frozen=True)
+class Case:
+    """One evaluation message: the right label, other right labels, its group."""
+
+    text: str
+    label: str
+    alt: Tuple[str, ...] = ()
+    group: str = ""
+
+    def accepts(self, prediction: str) -> bool:
+        """True when `prediction` is a right outcome for this message."""
+        return prediction == self.label or prediction in self.alt
+
+
+def load_cases(path: Path) -> List[Case]:
+    """The messages of any evaluation set under tests/nlu/ (format by content)."""
+    document = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
+    if "nlu" in document:
+        return [Case(text, label, group=label) for text, label in load_examples(path)]
+    if "questions" in document:
+        return [
+            Case(
+                str(q["text"]),
+                q["label"],
+                tuple(q.get("alt") or ()),
+                group=q["label"],
+            )
+            for q in document["questions"]
+        ]
+    cases = []
+    for topic, texts in (document.get("topics") or {}).items():
+        cases += [Case(str(t), OUT_OF_SCOPE, group=topic) for t in texts or []]
+    for style, texts in (document.get("crisis") or {}).items():
+        cases += [Case(str(t), CRISIS, group=f"crisis/{style}") for t in texts or []]
+    for style, texts in (document.get("ordinary") or {}).items():
+        # Ordinary messages: anything but the alarm is right for this set's purpose.
+        cases += [
+            Case(str(t), ORDINARY, group=f"ordinary/{style}") for t in texts or []
+        ]
+    return cases
+
+
+ORDINARY = "not_crisis"
+
+
+@dataclass
+class Outcomes:
+    """What patients got, over one evaluation set."""
+
+    total: int = 0
+    right: int = 0
+    wrong_faq: int = 0
+    faq: int = 0
+    out_of_scope: int = 0
+    fallback: int = 0
+    crisis_total: int = 0
+    crisis_caught: int = 0
+    ordinary_total: int = 0
+    false_alarms: int = 0
+    errors: List[Tuple[str, str, str]] = field(default_factory=list)
+
+    def add(self, case: Case, prediction: str) -> None:
+        """Counts one message."""
+        self.total += 1
+        is_crisis = case.label == CRISIS
+        right = (
+            prediction != CRISIS if case.label == ORDINARY else case.accepts(prediction)
+        )
+        self.right += right
+        if not right:
+            self.errors.append((case.text, case.label, prediction))
+        if prediction.startswith("faq/"):
+            self.faq += 1
+            self.wrong_faq += not case.accepts(prediction)
+        self.out_of_scope += prediction == OUT_OF_SCOPE
+        self.fallback += prediction == FALLBACK
+        if is_crisis:
+            self.crisis_total += 1
+            self.crisis_caught += prediction == CRISIS
+        else:
+            self.ordinary_total += 1
+            self.false_alarms += prediction == CRISIS
+
+    def summary(self) -> Dict[str, float]:
+        """The figures, as shares of the set (rounded for printing)."""
+
+        def share(count: int, total: int) -> float:
+            return round(count / total, 4) if total else 0.0
+
+        return {
+            "messages": self.total,
+            "right_outcome": share(self.right, self.total),
+            "faq_answer": share(self.faq, self.total),
+            "wrong_faq_answer": share(self.wrong_faq, self.total),
+            "out_of_scope": share(self.out_of_scope, self.total),
+            "did_you_mean": share(self.fallback, self.total),
+            "crisis_recall": share(self.crisis_caught, self.crisis_total),
+            "false_alarm": share(self.false_alarms, self.ordinary_total),
+        }
+
+
+def outcomes(cases: Iterable[Case], predictions: Iterable[str]) -> Outcomes:
+    """Scores predictions against cases, pairwise."""
+    result = Outcomes()
+    for case, prediction in zip(cases, predictions, strict=True):
+        result.add(case, prediction)
+    return result
 
 
 def predicted_label(parse: Dict[str, Any]) -> str:
