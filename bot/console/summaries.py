@@ -111,7 +111,8 @@ def parse_user_event(data: str | None) -> Dict[str, Any]:
 
     Returns:
         `text`, `channel`, `intent`, `intent_confidence`, `answer_key` (the key
-        without `faq/`, or None) and `answer_confidence`.
+        without `faq/`, or None), `answer_confidence` and `why` (the NLU's own
+        account of its decision: gate scores, the safety rule that fired).
     """
     try:
         event = json.loads(data or "{}")
@@ -130,6 +131,7 @@ def parse_user_event(data: str | None) -> Dict[str, Any]:
         "intent_confidence": intent.get("confidence"),
         "answer_key": key.split("/", 1)[1] if key.startswith("faq/") else None,
         "answer_confidence": response.get("confidence"),
+        "why": str((parse.get("routing") or {}).get("decision") or ""),
         "metadata": event.get("metadata") or {},
     }
 
