@@ -6,11 +6,14 @@ configuration here; `endpoints.yml` gets the same values through `${VAR}`, which
 `.env.example` and README.md.
 
 Outside a local run (`APP_ENV` other than `local`) a missing or default secret is
-refused instead of silently falling back to something guessable.
+refused instead of silently falling back to something guessable. A missing `APP_ENV`
+means `local` only while `HOST` is loopback: binding beyond loopback needs an
+explicit `APP_ENV`, so local conveniences never reach a network by omission.
 """
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import secrets
 from dataclasses import dataclass
@@ -22,6 +25,7 @@ PROJECT_ROOT = Path(__file__).resolve().parents[1]
 VAR_DIR = PROJECT_ROOT / "var"
 MODELS_DIR = VAR_DIR / "models"
 SUPPORTED_DIALECTS = ("sqlite", "postgresql")
+MIN_SECRET_CHARS = 24
 
 
 class SettingsError(ValueError):
@@ -44,6 +48,10 @@ class Settings:
     staff_notify_url: Optional[str] = None
     widget_port: int = 8000
     console_port: int = 8080
+    # The shared secret the Rasa server sends the action server (`Authorization:
+    # Bearer ...`). None outside a local run when ACTION_SERVER_TOKEN is unset: the
+    # launcher then makes one per launch, a stand-alone action server refuses to start.
+    action_server_token: Optional[str] = None
 
     def hours(self):
         """The clinic hours as a `bot.clinic_hours.ClinicHours`."""
@@ -57,8 +65,12 @@ class Settings:
         return self.app_env == "local"
 
     def child_environment(self) -> dict:
-        """Environment for the child processes: they read the same settings."""
-        return {
+        """Environment for the child processes: they read the same settings.
+
+        Secrets travel here (readable only by the same user), never on a command
+        line, which `ps` shows to every user of the machine.
+        """
+        env = {
             **os.environ,
             "APP_ENV": self.app_env,
             "DATABASE_URL": self.database_url,
@@ -74,6 +86,47 @@ class Settings:
             "RASA_TELEMETRY_ENABLED": "false",
             "TF_CPP_MIN_LOG_LEVEL": os.environ.get("TF_CPP_MIN_LOG_LEVEL", "2"),
         }
+        if self.action_server_token:
+            env["ACTION_SERVER_TOKEN"] = self.action_server_token
+        return env
+
+
+def is_loopback(host: str) -> bool:
+    """True if `host` (an interface to bind) is reachable from this machine only."""
+    if host.strip().lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip().strip("[]")).is_loopback
+    except ValueError:
+        return False  # a host name, "" or a wildcard: assume the network
+
+
+def _app_env(env: Mapping[str, str], host: str) -> str:
+    app_env = env.get("APP_ENV", "").strip()
+    if app_env:
+        return app_env
+    if not is_loopback(host):
+        raise SettingsError(
+            f"HOST={host!r} listens beyond loopback, so APP_ENV must be set "
+            "explicitly (e.g. APP_ENV=production); a missing APP_ENV means local "
+            "defaults, which are only safe on 127.0.0.1"
+        )
+    return "local"
+
+
+def _default_action_server_url(host: str, action_port: int) -> str:
+    """Where Rasa reaches the action server, which listens on `host`."""
+    try:
+        address = ipaddress.ip_address(host.strip().strip("[]"))
+    except ValueError:
+        address = None
+    if host.strip() in ("", "0.0.0.0", "::") or (address and address.is_unspecified):
+        target = "127.0.0.1"  # every interface includes loopback
+    elif address and address.version == 6:
+        target = f"[{address}]"
+    else:
+        target = host.strip()
+    return f"http://{target}:{action_port}/webhook"
 
 
 def _port(env: Mapping[str, str], name: str, default: int) -> int:
@@ -112,12 +165,41 @@ def _database_url(env: Mapping[str, str]) -> str:
 def _api_token(env: Mapping[str, str], is_local: bool) -> str:
     token = env.get("RASA_API_TOKEN", "")
     if token:
-        if not is_local and len(token) < 24:
-            raise SettingsError("RASA_API_TOKEN must be at least 24 characters")
+        if not is_local and len(token) < MIN_SECRET_CHARS:
+            raise SettingsError(
+                f"RASA_API_TOKEN must be at least {MIN_SECRET_CHARS} characters"
+            )
         return token
     if not is_local:
         raise SettingsError("RASA_API_TOKEN is required outside a local run")
     return local_secret("rasa_api_token", 32)
+
+
+def _action_server_token(env: Mapping[str, str], is_local: bool) -> Optional[str]:
+    token = env.get("ACTION_SERVER_TOKEN", "").strip()
+    if token:
+        if not is_local and len(token) < MIN_SECRET_CHARS:
+            raise SettingsError(
+                f"ACTION_SERVER_TOKEN must be at least {MIN_SECRET_CHARS} characters"
+            )
+        if any(c.isspace() or c == "$" for c in token):
+            raise SettingsError(
+                "ACTION_SERVER_TOKEN must not contain spaces or '$' "
+                "(it is substituted into endpoints.yml)"
+            )
+        return token
+    if not is_local:
+        return None
+    return local_secret("action_server_token", 32)
+
+
+def _twilio_api_base_url(env: Mapping[str, str], is_local: bool) -> None:
+    url = env.get("TWILIO_API_BASE_URL", "").strip()
+    if url and not is_local and not url.lower().startswith("https://"):
+        raise SettingsError(
+            "TWILIO_API_BASE_URL must be an https:// URL outside a local run "
+            "(messages carry patients' numbers and texts)"
+        )
 
 
 def local_secret(name: str, nbytes: int) -> str:
@@ -141,10 +223,11 @@ def local_secret(name: str, nbytes: int) -> str:
 def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     """Reads and validates the settings from `env` (default: os.environ)."""
     env = os.environ if env is None else env
-    app_env = env.get("APP_ENV", "local")
-    is_local = app_env == "local"
     host = env.get("HOST", "127.0.0.1")
+    app_env = _app_env(env, host)
+    is_local = app_env == "local"
     action_port = _port(env, "ACTION_PORT", 5055)
+    _twilio_api_base_url(env, is_local)
     return Settings(
         app_env=app_env,
         database_url=_database_url(env),
@@ -154,9 +237,11 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         widget_port=_port(env, "WIDGET_PORT", 8000),
         console_port=_port(env, "CONSOLE_PORT", 8080),
         action_port=action_port,
-        action_server_url=env.get(
-            "ACTION_SERVER_URL", f"http://127.0.0.1:{action_port}/webhook"
+        action_server_url=(
+            env.get("ACTION_SERVER_URL")
+            or _default_action_server_url(host, action_port)
         ),
+        action_server_token=_action_server_token(env, is_local),
         **_clinic(env),
     )
 

@@ -25,6 +25,7 @@ def test_child_environment_carries_what_endpoints_yml_needs():
     ).child_environment()
     assert env["DATABASE_URL"] == "postgresql://u:p@127.0.0.1/db"
     assert env["ACTION_SERVER_URL"].endswith("/webhook")
+    assert len(env["ACTION_SERVER_TOKEN"]) >= 24  # for endpoints.yml
     assert env["RASA_TELEMETRY_ENABLED"] == "false"
 
 
@@ -47,3 +48,70 @@ def test_invalid_settings_are_refused_with_a_reason(env, message):
 def test_production_with_a_strong_token():
     settings = load_settings({"APP_ENV": "production", "RASA_API_TOKEN": "x" * 32})
     assert not settings.is_local and settings.rasa_api_token == "x" * 32
+
+
+# --- insecure defaults (issue 10, item 8) -------------------------------------------
+
+STRONG = {"RASA_API_TOKEN": "r" * 32, "ACTION_SERVER_TOKEN": "a" * 32}
+
+
+@pytest.mark.parametrize("host", ["0.0.0.0", "::", "", "10.1.2.3", "clinic.example"])
+def test_binding_beyond_loopback_needs_an_explicit_app_env(host):
+    # A missing APP_ENV used to mean `local` (no Secure cookie, Twilio signatures
+    # switchable off) even on 0.0.0.0.
+    with pytest.raises(SettingsError, match="APP_ENV must be set") as raised:
+        load_settings({"HOST": host, **STRONG})
+    assert "HOST" in str(raised.value)
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1", "127.0.0.5", "::1", "localhost"])
+def test_loopback_needs_nothing(host):
+    assert load_settings({"HOST": host}).is_local
+
+
+def test_an_explicit_app_env_may_bind_beyond_loopback():
+    production = load_settings({"APP_ENV": "production", "HOST": "0.0.0.0", **STRONG})
+    assert not production.is_local and production.host == "0.0.0.0"
+    # Saying `local` out loud is a decision, not an omission.
+    assert load_settings({"APP_ENV": "local", "HOST": "0.0.0.0"}).is_local
+
+
+def test_the_action_server_is_reached_where_it_listens():
+    wildcard = load_settings({"APP_ENV": "production", "HOST": "0.0.0.0", **STRONG})
+    assert wildcard.action_server_url == "http://127.0.0.1:5055/webhook"
+    lan = load_settings({"APP_ENV": "production", "HOST": "10.1.2.3", **STRONG})
+    assert lan.action_server_url == "http://10.1.2.3:5055/webhook"
+    v6 = load_settings({"HOST": "::1", "ACTION_PORT": "6000"})
+    assert v6.action_server_url == "http://[::1]:6000/webhook"
+
+
+def test_action_server_token_local_default_is_random_and_stable():
+    first = load_settings({}).action_server_token
+    assert first and len(first) >= 24
+    assert load_settings({}).action_server_token == first
+    assert first != load_settings({}).rasa_api_token
+    assert load_settings({}).child_environment()["ACTION_SERVER_TOKEN"] == first
+
+
+def test_action_server_token_outside_local():
+    unset = load_settings({"APP_ENV": "production", "RASA_API_TOKEN": "r" * 32})
+    assert unset.action_server_token is None  # the launcher makes one per launch
+    with pytest.raises(SettingsError, match="ACTION_SERVER_TOKEN must be at least"):
+        load_settings({**STRONG, "APP_ENV": "production", "ACTION_SERVER_TOKEN": "s"})
+    with pytest.raises(SettingsError, match="ACTION_SERVER_TOKEN must not contain"):
+        load_settings({**STRONG, "ACTION_SERVER_TOKEN": "a" * 30 + " $HOME"})
+
+
+def test_twilio_api_must_be_https_outside_local():
+    # Messages to Twilio carry patients' numbers and texts.
+    for url in ["http://api.twilio.com", "http://127.0.0.1:9999", "ftp://x"]:
+        with pytest.raises(SettingsError, match="TWILIO_API_BASE_URL must be an https"):
+            load_settings(
+                {**STRONG, "APP_ENV": "production", "TWILIO_API_BASE_URL": url}
+            )
+    ok = load_settings(
+        {**STRONG, "APP_ENV": "production", "TWILIO_API_BASE_URL": "https://api.x.org"}
+    )
+    assert not ok.is_local
+    # A local run may use the fake Twilio on loopback (tests/sms).
+    load_settings({"TWILIO_API_BASE_URL": "http://127.0.0.1:9999"})
