@@ -8,11 +8,13 @@ lingers.
 
 from __future__ import annotations
 
+import secrets
 import signal
 import subprocess
 import sys
 import time
 import urllib.request
+from dataclasses import replace
 from pathlib import Path
 from typing import Dict, List
 
@@ -28,9 +30,7 @@ def commands(settings: Settings, model: Path = MODELS_DIR) -> Dict[str, List[str
         "action server": [
             python,
             "-m",
-            "rasa_sdk",
-            "--actions",
-            "actions",
+            "bot.action_server",
             "--port",
             str(settings.action_port),
         ],
@@ -49,10 +49,9 @@ def commands(settings: Settings, model: Path = MODELS_DIR) -> Dict[str, List[str
             settings.host,
             "--port",
             str(settings.rasa_port),
+            # The API token comes from RASA_API_TOKEN: bot.rasa_server adds it
+            # inside the process, where `ps` cannot see it.
             "--enable-api",
-            # "=" form: a random token may start with "-", which argparse would
-            # take for an option.
-            f"--auth-token={settings.rasa_api_token}",
         ],
         "widget server": [
             python,
@@ -117,6 +116,10 @@ def main() -> int:
             file=sys.stderr,
         )
         return 2
+    if not settings.action_server_token:
+        # Outside a local run without ACTION_SERVER_TOKEN: both children are ours,
+        # so a secret made for this launch is shared through their environment.
+        settings = replace(settings, action_server_token=secrets.token_urlsafe(32))
     env = settings.child_environment()
     processes: Dict[str, subprocess.Popen] = {}
 
@@ -136,7 +139,8 @@ def main() -> int:
                 f"    REST channel  POST {base}/webhooks/rest/webhook\n"
                 f"    HTTP API      {base}/ (token: RASA_API_TOKEN, "
                 f"or var/rasa_api_token)\n"
-                f"    Actions       http://127.0.0.1:{settings.action_port}/health\n"
+                f"    Actions       http://127.0.0.1:{settings.action_port}/health "
+                "(calls need ACTION_SERVER_TOKEN)\n"
                 f"    Demo page     http://localhost:{settings.widget_port}/ "
                 "(the website chat widget)\n"
                 f"    Staff console http://localhost:{settings.console_port}/\n"

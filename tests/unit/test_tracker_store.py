@@ -15,6 +15,7 @@ from tests.conftest import ROOT
 def store_for(url, monkeypatch):
     monkeypatch.setenv("DATABASE_URL", url)
     monkeypatch.setenv("ACTION_SERVER_URL", "http://127.0.0.1:5055/webhook")
+    monkeypatch.setenv("ACTION_SERVER_TOKEN", "test-action-server-token")
     endpoints = read_endpoints_from_path(str(ROOT / "endpoints.yml"))
     domain = Domain.load(str(ROOT / "domain.yml"))
     return create_tracker_store(endpoints.tracker_store, domain), domain
