@@ -181,7 +181,13 @@ class HandoffService:
     def __repr__(self) -> str:
         return f"HandoffService(rasa_url={self.rasa_url!r})"  # never the token
 
-    def reply(self, handoff_id: int, text: str, staff_name: str) -> Handoff:
+    def reply(
+        self,
+        handoff_id: int,
+        text: str,
+        staff_name: str,
+        display_name: Optional[str] = None,
+    ) -> Handoff:
         """Sends a staff member's message to the patient of a handoff.
 
         The handoff is claimed for `staff_name` first (if it is open) and the
@@ -198,6 +204,9 @@ class HandoffService:
                 without leading and trailing whitespace.
             staff_name: who answers, as the patient may see it (at most 200
                 characters).
+            display_name: what the patient sees instead of `staff_name`, when
+                `staff_name` is an account's identity (the console claims with
+                the sign-in email and shows the staff member's display name).
 
         Returns:
             The handoff, claimed (read-only copy; it is not attached to a session).
@@ -223,7 +232,10 @@ class HandoffService:
         event = {
             "event": "bot",
             "text": text,
-            "metadata": {"staff_reply": True, "staff_name": handoff.claimed_by},
+            "metadata": {
+                "staff_reply": True,
+                "staff_name": (display_name or "").strip()[:200] or handoff.claimed_by,
+            },
         }
         self._send(
             handoff.conversation_id,
