@@ -1,7 +1,9 @@
-"""The staff console's tables (migrations 0003, 0004), on the project's shared `Base`.
+"""The staff console's tables (migrations 0003-0005), on the project's shared `Base`.
 
 - `console_users`, `console_sessions`: staff accounts (argon2 hashes, lockout
-  counters) and server-side sessions (only a keyed hash of the cookie is stored).
+  counters, display name, second factor, pending password reset) and server-side
+  sessions (only a keyed hash of the cookie is stored; a session is `full`, or
+  `totp` between the password and the second factor).
 - `conversation_summaries`, `conversation_answers`: one row per conversation (and
   per answer key it got), derived from Rasa's `events` table by
   `bot.console.summaries.refresh` so lists and filters never scan events. They can
@@ -10,6 +12,8 @@
   add to a conversation (review status and note, tags, corrected labels).
 - `console_audit_log`: who viewed or changed which conversation or intake request
   (also failed sign-ins, counted per client address for throttling).
+- `console_handoff_locks`: a short lease per handoff while a reply or a hand-back
+  talks to Rasa, so the two never interleave (`bot.console.handoff_desk`).
 
 `bot.db.models` imports this module, so `bot.db.models.metadata` (migrations,
 `tests/unit/test_db.py`) always includes these tables.
@@ -18,6 +22,7 @@
 from __future__ import annotations
 
 from sqlalchemy import (
+    BigInteger,
     Boolean,
     CheckConstraint,
     Column,
@@ -39,6 +44,7 @@ from bot.db.models import (
 )
 
 ROLES = ("staff", "admin")
+SESSION_STAGES = ("full", "totp")
 REVIEW_STATUSES = ("unreviewed", "reviewed")
 OUTCOMES = ("answered", "fallback", "handoff", "crisis", "intake")
 
@@ -75,6 +81,16 @@ class ConsoleUser(Base):
     locked_until = Column(UTCDateTime(), nullable=True)
     last_login_at = Column(UTCDateTime(), nullable=True)
     created_at = created_at_column()
+    # Migration 0005. What patients see on a staff reply (never the email).
+    display_name = Column(String(80), nullable=True)
+    # The TOTP secret, encrypted with a key derived from CONSOLE_SECRET_KEY; NULL:
+    # no second factor. The last time step used, so a code works only once.
+    totp_secret = Column(String(255), nullable=True)
+    totp_last_step = Column(BigInteger, nullable=True)
+    password_changed_at = Column(UTCDateTime(), nullable=True)
+    # An admin-issued password reset: keyed hash of the one-time token, expiry.
+    reset_token_hash = Column(String(64), nullable=True, unique=True, index=True)
+    reset_expires_at = Column(UTCDateTime(), nullable=True)
 
     __table_args__ = (CheckConstraint(_in("role", ROLES), name="role"),)
 
@@ -96,6 +112,12 @@ class ConsoleSession(Base):
     expires_at = Column(UTCDateTime(), nullable=False, index=True)
     # The last request (written at most once a minute); NULL: none since sign-in.
     last_seen_at = Column(UTCDateTime(), nullable=True)  # migration 0004
+    # Migration 0005: "totp" between a right password and the second factor.
+    stage = Column(String(16), nullable=False, default="full", server_default="full")
+    # A second factor being set up in this browser (encrypted), until confirmed.
+    totp_setup_secret = Column(String(255), nullable=True)
+
+    __table_args__ = (CheckConstraint(_in("stage", SESSION_STAGES), name="stage"),)
 
 
 class ConversationSummary(Base):
@@ -189,6 +211,16 @@ class AuditEntry(Base):
 
     # Failed sign-ins per client address (migration 0004).
     __table_args__ = (Index("ix_console_audit_log_client_ip", "client_ip", "at"),)
+
+
+class HandoffLock(Base):
+    """A lease on one handoff while a reply or a hand-back is under way."""
+
+    __tablename__ = "console_handoff_locks"
+
+    handoff_id = Column(Integer, primary_key=True, autoincrement=False)
+    holder = Column(String(64), nullable=False)  # random, per operation
+    expires_at = Column(UTCDateTime(), nullable=False)
 
 
 class ConsoleState(Base):
