@@ -1,8 +1,10 @@
-"""The launcher's command lines: no secret on any of them."""
+"""The launcher: command lines without secrets, and restarts of crashed children."""
 
 import sys
 
-from bot.serve import commands
+import pytest
+
+from bot.serve import Supervisor, TooManyCrashes, commands
 from bot.settings import load_settings
 
 SECRETS = {
@@ -70,3 +72,128 @@ def test_the_action_server_is_the_guarded_one():
     action = commands(load_settings({}))["action server"]
     assert action[1:3] == ["-m", "bot.action_server"]
     assert "rasa_sdk" not in action
+
+
+# --- restarts ------------------------------------------------------------------
+
+
+class FakeClock:
+    def __init__(self):
+        self.now = 1000.0
+
+    def __call__(self):
+        return self.now
+
+
+def run_until(supervisor, clock, condition, steps=400, step=0.05):
+    """Calls check() while advancing the fake clock; real time passes too."""
+    import time
+
+    for _ in range(steps):
+        supervisor.check()
+        if condition():
+            return True
+        clock.now += 1.0
+        time.sleep(step)
+    return False
+
+
+def test_a_crashed_child_is_restarted_after_a_backoff_and_the_log_says_so(tmp_path):
+    flag = tmp_path / "crashed-once"
+    crash_once = (
+        "import pathlib, sys, time\n"
+        f"flag = pathlib.Path({str(flag)!r})\n"
+        "if not flag.exists():\n"
+        "    flag.write_text('x'); sys.exit(3)\n"
+        "time.sleep(60)\n"
+    )
+    lines = []
+    clock = FakeClock()
+    supervisor = Supervisor(
+        {"action server": [sys.executable, "-c", crash_once]},
+        env={},
+        cwd=tmp_path,
+        log=lines.append,
+        clock=clock,
+    )
+    try:
+        supervisor.start_all()
+        first = supervisor.processes["action server"]
+        assert run_until(
+            supervisor,
+            clock,
+            lambda: (
+                supervisor.processes["action server"] is not first
+                and supervisor.processes["action server"].poll() is None
+            ),
+        )
+        assert any(
+            "action server exited (code 3)" in line and "restarting it in 1 s" in line
+            for line in lines
+        ), lines
+        assert any("restarting the action server" in line for line in lines)
+    finally:
+        supervisor.stop()
+    assert supervisor.processes["action server"].poll() is not None
+
+
+def test_the_backoff_doubles_and_repeated_crashes_stop_everything(tmp_path):
+    lines = []
+    clock = FakeClock()
+    supervisor = Supervisor(
+        {
+            "action server": [sys.executable, "-c", "import sys; sys.exit(1)"],
+            "widget server": [sys.executable, "-c", "import time; time.sleep(60)"],
+        },
+        env={},
+        cwd=tmp_path,
+        log=lines.append,
+        clock=clock,
+        max_crashes=5,
+        window=300,
+    )
+    healthy = None
+    try:
+        supervisor.start_all()
+        healthy = supervisor.processes["widget server"]
+        with pytest.raises(TooManyCrashes) as raised:
+            run_until(supervisor, clock, lambda: False)
+        assert raised.value.name == "action server" and raised.value.crashes == 5
+    finally:
+        supervisor.stop()
+    delays = [line for line in lines if "restarting it in" in line]
+    assert [d.split("restarting it in ")[1].split(" s")[0] for d in delays] == [
+        "1",
+        "2",
+        "4",
+        "8",
+    ]
+    assert "giving up and stopping everything" in lines[-1]
+    assert healthy.poll() is not None, "the others are stopped too"
+
+
+def test_crashes_far_apart_never_add_up(tmp_path):
+    lines = []
+    clock = FakeClock()
+    supervisor = Supervisor(
+        {"action server": [sys.executable, "-c", "import sys; sys.exit(1)"]},
+        env={},
+        cwd=tmp_path,
+        log=lines.append,
+        clock=clock,
+        max_crashes=3,
+        window=60,
+    )
+    try:
+        supervisor.start_all()
+        for _ in range(8):  # a crash every ~100 fake seconds: never 3 within 60
+            assert run_until(
+                supervisor,
+                clock,
+                lambda: supervisor.children[0].restart_at is not None,
+            )
+            clock.now += 100
+            supervisor.check()  # restarts it
+    finally:
+        supervisor.stop()
+    assert sum("restarting it in 1 s" in line for line in lines) == 8
