@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import html
 import re
-from typing import Any, Dict, Iterable, List, Optional, Sequence
+from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence
 
 GSM7_BASIC = frozenset(
     "@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞÆæßÉ !\"#¤%&'()*+,-./0123456789:;<=>?"
@@ -63,21 +63,26 @@ _PLAIN_PUNCTUATION = str.maketrans(
         "\t": " ",
     }
 )
-_HTML_BREAK = re.compile(r"<\s*(br|/p|/div|/li|/h[1-6])\s*/?\s*>", re.IGNORECASE)
-_HTML_ITEM = re.compile(r"<\s*li[^>]*>", re.IGNORECASE)
-_HTML_TAG = re.compile(r"</?[a-zA-Z][^<>]*>|<!--.*?-->", re.DOTALL)
-_MD_IMAGE = re.compile(r"!\[([^\]]*)\]\(([^)\s]+)[^)]*\)")
-_MD_LINK = re.compile(r"\[([^\]]+)\]\(([^)\s]+)[^)]*\)")
+# Every pattern below runs in linear time on any input (no two quantifiers can
+# share the same characters, and every repeated class stops at the character that
+# ends it), so crafted text cannot stall the server: see test_sms_format.py, which
+# times them on 1,600-character runs of '*', '_', '[', '(', '<' and the like.
+_HTML_BREAK = re.compile(r"<\s*(?:br|/p|/div|/li|/h[1-6])\s*(?:/\s*)?>", re.IGNORECASE)
+_HTML_ITEM = re.compile(r"<\s*li(?:\s[^<>]*)?>", re.IGNORECASE)
+_HTML_TAG = re.compile(r"</?[a-zA-Z][^<>]*>")
+_MD_IMAGE = re.compile(r"!\[([^\[\]\n]*)\]\(([^()\s]+)(?:[ \t]+[^()\n]*)?\)")
+_MD_LINK = re.compile(r"\[([^\[\]\n]+)\]\(([^()\s]+)(?:[ \t]+[^()\n]*)?\)")
 _MD_HEADING = re.compile(r"^[ \t]{0,3}#{1,6}[ \t]+", re.MULTILINE)
 _MD_QUOTE = re.compile(r"^[ \t]{0,3}>[ \t]?", re.MULTILINE)
 _MD_BULLET = re.compile(r"^([ \t]*)[*+][ \t]+", re.MULTILINE)
 _MD_RULE = re.compile(r"^[ \t]*([-*_])([ \t]*\1){2,}[ \t]*$", re.MULTILINE)
 _MD_FENCE = re.compile(r"^[ \t]*```[^\n]*$", re.MULTILINE)
 _MD_CODE = re.compile(r"`([^`\n]+)`")
-_MD_STRONG = re.compile(r"(\*\*|__)(?=\S)(.+?)(?<=\S)\1", re.DOTALL)
+_MD_STRONG_STAR = re.compile(r"\*\*(?=\S)([^*\n]+?)(?<=\S)\*\*")
+_MD_STRONG_UNDERSCORE = re.compile(r"(?<!\w)__(?=\S)([^_\n]+?)(?<=\S)__(?!\w)")
 _MD_EMPHASIS_STAR = re.compile(r"(?<![\w*])\*(?=\S)([^*\n]+?)(?<=\S)\*(?![\w*])")
 _MD_EMPHASIS_UNDERSCORE = re.compile(r"(?<![\w_])_(?=\S)([^_\n]+?)(?<=\S)_(?![\w_])")
-_MD_STRIKE = re.compile(r"~~(?=\S)(.+?)(?<=\S)~~")
+_MD_STRIKE = re.compile(r"~~(?=\S)([^~\n]+?)(?<=\S)~~")
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 _SPACES = re.compile(r"[ ]{2,}")
 _BLANK_LINES = re.compile(r"\n{3,}")
@@ -86,9 +91,12 @@ _OPTION_NUMBER = re.compile(r"#?\s*(\d{1,2})\s*[.):]?")
 _WORDS = re.compile(r"[\W_]+")
 
 
+_GSM7_ALL = GSM7_BASIC | GSM7_EXTENSION
+
+
 def is_gsm7(text: str) -> bool:
     """True when every character of `text` is in the GSM-7 alphabet."""
-    return all(c in GSM7_BASIC or c in GSM7_EXTENSION for c in text)
+    return _GSM7_ALL.issuperset(text)
 
 
 def encoding(text: str) -> str:
@@ -99,11 +107,8 @@ def encoding(text: str) -> str:
 def _units(text: str) -> tuple[int, int, int]:
     """Length in the encoding's units, and its single/multi segment sizes."""
     if is_gsm7(text):
-        return (
-            sum(2 if c in GSM7_EXTENSION else 1 for c in text),
-            GSM7_SINGLE,
-            GSM7_MULTI,
-        )
+        extension = sum(map(text.count, GSM7_EXTENSION))
+        return len(text) + extension, GSM7_SINGLE, GSM7_MULTI
     return len(text.encode("utf-16-le")) // 2, UCS2_SINGLE, UCS2_MULTI
 
 
@@ -117,11 +122,42 @@ def segment_count(text: str) -> int:
     return -(-length // multi)
 
 
-def plain_text(text: Optional[str]) -> str:
-    """`text` without Markdown or HTML, in characters an SMS shows well."""
+def _without_comments(text: str) -> str:
+    """`text` without HTML comments (`<!-- ... -->`), found in one pass."""
+    kept, position = [], 0
+    while True:
+        start = text.find("<!--", position)
+        end = text.find("-->", start + 4) if start >= 0 else -1
+        if end < 0:  # no (closed) comment from here on
+            kept.append(text[position:])
+            return "".join(kept)
+        kept.append(text[position:start])
+        position = end + 3
+
+
+def plain_text(text: Optional[str], markdown: bool = True) -> str:
+    """`text` in characters an SMS shows well, without Markdown or HTML.
+
+    Args:
+        text: the message.
+        markdown: remove Markdown and HTML; only for text the clinic wrote (the
+            bot's responses, staff replies). With False, text a patient typed is
+            kept as typed: only control characters, typographic punctuation and
+            extra spaces are cleaned.
+    """
     if not text:
         return ""
     text = text.replace("\r\n", "\n").replace("\r", "\n")
+    if markdown:
+        text = _without_markup(text)
+    text = text.translate(_PLAIN_PUNCTUATION)
+    text = _CONTROL.sub("", text)
+    lines = [_SPACES.sub(" ", line).strip() for line in text.split("\n")]
+    return _BLANK_LINES.sub("\n\n", "\n".join(lines)).strip()
+
+
+def _without_markup(text: str) -> str:
+    text = _without_comments(text)
     text = _HTML_BREAK.sub("\n", text)
     text = _HTML_ITEM.sub("- ", text)
     text = _HTML_TAG.sub("", text)
@@ -136,14 +172,11 @@ def plain_text(text: Optional[str]) -> str:
     text = _MD_QUOTE.sub("", text)
     text = _MD_BULLET.sub(r"\1- ", text)
     text = _MD_CODE.sub(r"\1", text)
-    text = _MD_STRONG.sub(r"\2", text)
+    text = _MD_STRONG_STAR.sub(r"\1", text)
+    text = _MD_STRONG_UNDERSCORE.sub(r"\1", text)
     text = _MD_STRIKE.sub(r"\1", text)
     text = _MD_EMPHASIS_STAR.sub(r"\1", text)
-    text = _MD_EMPHASIS_UNDERSCORE.sub(r"\1", text)
-    text = text.translate(_PLAIN_PUNCTUATION)
-    text = _CONTROL.sub("", text)
-    lines = [_SPACES.sub(" ", line).strip() for line in text.split("\n")]
-    return _BLANK_LINES.sub("\n\n", "\n".join(lines)).strip()
+    return _MD_EMPHASIS_UNDERSCORE.sub(r"\1", text)
 
 
 def option_titles(buttons: Optional[Iterable[Dict[str, Any]]]) -> List[str]:
@@ -161,9 +194,14 @@ def _or_list(numbers: Sequence[str]) -> str:
     return f"{', '.join(numbers[:-1])} or {numbers[-1]}"
 
 
-def with_options(text: Optional[str], buttons: Optional[Sequence[Dict]]) -> str:
-    """The reply with its buttons as numbered options and how to answer them."""
-    body = plain_text(text)
+def with_options(
+    text: Optional[str], buttons: Optional[Sequence[Dict]], markdown: bool = True
+) -> str:
+    """The reply with its buttons as numbered options and how to answer them.
+
+    `markdown`: see `plain_text` (button titles are always the clinic's).
+    """
+    body = plain_text(text, markdown)
     titles = option_titles(buttons)
     if not titles:
         return body
@@ -172,8 +210,8 @@ def with_options(text: Optional[str], buttons: Optional[Sequence[Dict]]) -> str:
     return "\n\n".join(part for part in (body, options, hint) if part)
 
 
-def _normalized(text: str) -> str:
-    return _WORDS.sub(" ", plain_text(text).casefold()).strip()
+def _words(text: str) -> str:
+    return _WORDS.sub(" ", text.casefold()).strip()
 
 
 def pick_option(
@@ -192,11 +230,13 @@ def pick_option(
         if 0 <= index < len(buttons):
             return str(buttons[index].get("payload") or "") or None
         return None
-    wanted = _normalized(reply)
+    # The reply is the patient's: compared word by word, never run through the
+    # Markdown patterns (which are for the clinic's own texts).
+    wanted = _words(plain_text(reply, markdown=False))
     if not wanted:
         return None
     for button, title in zip(buttons, option_titles(buttons), strict=True):
-        if _normalized(title) == wanted:
+        if _words(title) == wanted:
             return str(button.get("payload") or "") or None
     return None
 
@@ -219,8 +259,39 @@ def _pieces(text: str, level: int) -> List[str]:
     return list(text)
 
 
+def _longest_fitting(text: str, fits: Callable[[str], bool]) -> int:
+    """The length of the longest prefix of `text` that `fits` (binary search).
+
+    A longer prefix never takes fewer segments, so the search is exact.
+    """
+    low, high = 0, len(text)
+    while low < high:
+        middle = (low + high + 1) // 2
+        if fits(text[:middle]):
+            low = middle
+        else:
+            high = middle - 1
+    return low
+
+
+def _cut_characters(text: str, max_segments: int) -> List[str]:
+    """`text` cut between characters into the longest parts that fit."""
+    parts: List[str] = []
+    while text.strip():
+        length = _longest_fitting(
+            text, lambda p: _fits(p.strip() + _COUNTER_RESERVE, max_segments)
+        )
+        length = max(length, 1)  # a character that never fits goes alone
+        if text[:length].strip():
+            parts.append(text[:length].strip())
+        text = text[length:]
+    return parts
+
+
 def _pack(text: str, max_segments: int, level: int = 0) -> List[str]:
     """Greedy packing of the coarsest pieces that fit, finer ones where needed."""
+    if level >= 4:
+        return _cut_characters(text, max_segments)
     parts: List[str] = []
     current = ""
     for piece in _pieces(text, level):
@@ -242,9 +313,10 @@ def _pack(text: str, max_segments: int, level: int = 0) -> List[str]:
 
 
 def _truncate(part: str, max_segments: int) -> str:
-    while part and not _fits(part + TRUNCATED + _COUNTER_RESERVE, max_segments):
-        part = part[:-1]
-    return part.rstrip() + TRUNCATED
+    length = _longest_fitting(
+        part, lambda p: _fits(p + TRUNCATED + _COUNTER_RESERVE, max_segments)
+    )
+    return part[:length].rstrip() + TRUNCATED
 
 
 def split_for_sms(
@@ -278,7 +350,13 @@ def split_for_sms(
 
 
 def sms_bodies(
-    text: Optional[str], buttons: Optional[Sequence[Dict[str, Any]]] = None
+    text: Optional[str],
+    buttons: Optional[Sequence[Dict[str, Any]]] = None,
+    markdown: bool = True,
 ) -> List[str]:
-    """The SMS bodies of one bot message: plain text, numbered options, split."""
-    return split_for_sms(with_options(text, buttons))
+    """The SMS bodies of one bot message: plain text, numbered options, split.
+
+    `markdown`: see `plain_text`; pass False for a message that carries text a
+    patient typed.
+    """
+    return split_for_sms(with_options(text, buttons, markdown))
