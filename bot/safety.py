@@ -47,7 +47,10 @@ _CRISIS_PATTERNS = [
     rf"\s+{_SELF}",
     rf"\b(?:something\s+\w*\s*to|it\s+on|use\s+it\s+on)\s+{_SELF}",
     r"\bcut(?:s|ting)?\s+(?:again|(?:my|his|her|their)\s+(?:wrists?|arms?|legs?|thighs?|skin))",
-    r"\b(?:jump|jumping)\s+(?:off|from|in\s+front)|\b(?:want|wants|going|gonna)\s+to\s+jump\b",
+    r"\b(?:jump|jumping|step|stepping)\s+(?:off|from)\s+(?:a|the|my|this|that|our)?\s*"
+    r"(?:bridge|roof|building|balcony|ledge|cliff|window|overpass|tower|top|edge|car\s+park)|"
+    r"\b(?:jump|jumping)\s+in\s+front\s+of|\b(?:want|wants|going|gonna)\s+to\s+jump\b"
+    r"(?!\s+(?:in|into|on|onto|start|at|the\s+gun|right|back|through|over|ship|rope))",
     r"\bstanding\s+on\s+(?:a|the)\s+(?:bridge|ledge|roof|edge)",
     r"\b(?:gun|rope|noose|pills)\s+(?:is\s+|are\s+)?ready\b|\b(?:the|a)\s+(?:rope|noose)\b",
     r"\bon\s+purpose\b[^.?!]{0,40}\b(?:pills|meds|wake|die|dead)|"
@@ -109,6 +112,23 @@ _CRISIS_PATTERNS = [
     r"\b(?:saving|saved|stockpil\w*|hoard\w*)\s+(?:up\s+)?(?:my\s+|enough\s+)?"
     r"(?:pills|meds|tablets|medications?)\b",
     r"\bmake\s+it\s+look\s+like\s+an\s+accident\b",
+    r"\b(?:deadly|lethal|fatal)\b[^.?!]{0,40}\b(?:tonight|for\s+me|i\s+need\s+to\s+know)\b",
+    r"\b(?:make|let)\s+me\s+never\s+(?:come\s+back|wake)|\bto\s+end\s+things\b",
+    r"\btoo\s+much\s+to\s+survive\b|\bso\s+(?:it'?s|its|that\s+it'?s)\s+(?:final|over)\b|"
+    r"\bhow\s+high\b[^.?!]{0,40}\b(?:bridge|building|roof|balcony|fall)\b",
+    r"\bwithout\s+(?:food|water)\b[^.?!]{0,30}\bfor\s+days\b",
+    r"\buntil\s+(?:it|they|i)\s+(?:bled|bleed|bleeds|bleeding)\b|"
+    r"\bi\s+deserve\s+(?:it|to\s+(?:die|hurt|suffer|be\s+hurt|be\s+punished))\b",
+    r"\b(?:keep|kept|been|am|i'?m|im)\s+black(?:ing|ed)\s+out\b",
+    r"\b(?:need|want|urge|going|gonna)\s+to\s+cut\s*(?:tonight|again|myself|deeper|[.!?]|$)",
+    r"\bswall\w*\s+(?:the\s+)?(?:whole|entire|all)\b",
+    r"\b(?:drank|drunk|drink|ate|swallowed|took|inhaled)\s+(?:some\s+)?(?:bleach|antifreeze|"
+    r"rat\s+poison|poison|something\s+from\s+under\s+the\s+sink|detergent|laundry\s+pods?)",
+    r"\bbreak\s+my\s+own\s+(?:bones?|arms?|legs?|hands?|wrists?)\b",
+    r"\bwhy\s+(?:i'?m|im|i\s+am)\s+still\s+(?:here|alive)\b",
+    r"\btonight\s+(?:is|will\s+be)\s+(?:my|her|his|their)\s+last\b",
+    r"\b(?:burn\w*|cut\w*|hit\w*|hurt\w*|scratch\w*|punch\w*|bang\w*|carv\w*)\b"
+    r"[^.?!]{0,40}\bon\s+purpose\b|\bcarv\w*\s+(?:\w+\s+){0,2}into\s+my\b",
     # overdose and poisoning
     r"\boverdos",
     r"\b(?:took|taken|tkn|swallowed|ate|popped)\b[^.?!]{0,30}"
@@ -118,7 +138,8 @@ _CRISIS_PATTERNS = [
     r"(?:pills|tablets|meds|caps))",
     r"\b(?:took|taken|swallowed|ate|popped|drank)\b[^.?!]{0,30}\b(?:a\s+bunch\s+of|"
     r"a\s+handful|whole\s+(?:bottle|month|pack|box|week)|\d{2,}\s+(?:of\s+)?\w+)",
-    r"\b(?:all|whole)\b[^.?!]{0,30}\bat\s+once\b",
+    r"\b(?:took|take|taking|swallowed|ate|popped|used)\b[^.?!]{0,30}\b(?:all|whole)\b"
+    r"[^.?!]{0,30}\bat\s+once\b",
     r"\b(?:swallowed|ate|chewed)\s+(?:a|my|his|her|the|some)\s+(?:\w+\s+)?"
     r"(?:pills|patch|patches|meds|tablets|medicine)",
     r"\b(?:drank|drinking)\b[^.?!]{0,40}\b(?:took|taking|swallowed)\b[^.?!]{0,25}"
@@ -136,7 +157,8 @@ _CRISIS_PATTERNS = [
     r"\b(?:throat|tongue|face|lips)\s+(?:is\s+|are\s+)?(?:closing|swelling|swollen|"
     r"feels\s+tight|(?:is\s+)?tight)",
     r"\b(?:face|mouth)\s+(?:is\s+)?drooping\b|\bspeech\s+(?:is\s+)?slurr|"
-    r"\b(?:arm|leg|side)\s+(?:went|is|has\s+gone|just\s+went)\s+(?:limp|numb|dead)",
+    r"\b(?:arm|leg|side)\s+(?:went|is|has\s+gone|just\s+went)\s+(?:limp|numb|dead)"
+    r"(?!\s+asleep)",
     r"\b(?:isn'?t|isnt|is\s+not|won'?t|wont|not)\s+wak(?:e|ing)\s+up\b",
     r"\bbleeding\s+(?:a\s+lot|heavily|badly|won'?t\s+stop|wont\s+stop)",
     r"\b(?:call(?:ing)?|need|dial)\s+(?:an?\s+)?(?:911|ambulance)\b",
@@ -197,17 +219,22 @@ _PERSONAL_QUESTION = re.compile(
 
 _CRISIS_RE = [re.compile(p) for p in _CRISIS_PATTERNS]
 # The patterns that fire on the mere word; see `detect_crisis`.
-_OVERDOSE_MENTIONS = frozenset({r"\boverdos"})
+_OVERDOSE_MENTIONS = frozenset({r"\boverdos", r"\bsuicid"})
 _GENERAL_OVERDOSE = re.compile(
     r"\b(?:can|could|do|does)\s+(?:you|one|someone|somebody|a\s+person|people|patients?)\s+"
     r"(?:\w+\s+)?overdose|\b(?:risk|risks|chance|danger|dangers|signs?|symptoms?|rates?)\s+"
     r"of\s+(?:an?\s+)?overdos|\boverdose\s+(?:risk|potential|rates?)|"
     r"\bpossible\s+to\s+overdose|\bhow\s+(?:easy|likely|common|often)\b[^.?!]{0,30}overdos|"
     r"\bwhat\s+happens\s+(?:if|when)\s+(?:you|someone|somebody|a\s+person|people)\s+overdos|"
-    r"\b(?:prevent|avoid|reverse|treat)\w*\s+(?:an?\s+)?overdos|\bnarcan\b"
+    r"\b(?:prevent|avoid|reverse|treat)\w*\s+(?:an?\s+)?overdos|\bnarcan\b|"
+    r"\bsuicide\s+(?:rates?|risk|statistics|prevention|research|studies|watch\s+once)\b|"
+    r"\b(?:rates?|risk|statistics)\s+of\s+suicide\b|\boverdose\s+(?:policy|scare)\b|"
+    r"\b(?:people|someone|patients)\s+overdosing\b|\boverdose\s+on\s+\w+\s+look\s+like\b"
 )
 _OVERDOSE_LONG_AGO = re.compile(
-    r"\boverdos\w*\s+(?:\w+\s+){0,3}(?:years|months|decades|a\s+long\s+time)\s+ago\b"
+    r"\b(?:overdos|suicid)\w*\s+(?:\w+\s+){0,6}(?:years|months|decades|a\s+long\s+time)"
+    r"\s+ago\b|\b(?:overdos|suicid)\w*\b[^.?!]{0,40}\b(?:as\s+a\s+teen|in\s+the\s+\d0s|"
+    r"when\s+(?:he|she|i)\s+was)\b"
 )
 # ... unless someone is in danger now.
 _OVERDOSE_NOW = re.compile(

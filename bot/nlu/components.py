@@ -25,7 +25,7 @@ from rasa.shared.nlu.constants import (
 from rasa.shared.nlu.training_data.message import Message
 from rasa.shared.nlu.training_data.training_data import TrainingData
 
-from bot import safety
+from bot import answerability, safety
 
 logger = logging.getLogger(__name__)
 
@@ -203,10 +203,13 @@ def faq_ranking(message: Message) -> List[Dict[str, Any]]:
     DefaultV1Recipe.ComponentType.INTENT_CLASSIFIER, is_trainable=False
 )
 class SafetyRouter(_PredictOnly):
-    """Applies the deterministic safety rules of `bot.safety` over the model.
+    """Applies the deterministic rules of `bot.safety` and `bot.answerability`.
 
     A crisis message always gets the `crisis` intent, a request for one person's
-    medical advice the `personal_medical_advice` intent, whatever the model said.
+    medical advice the `personal_medical_advice` intent, whatever the model said; a
+    question about the clinic's own facts (cost, insurance, schedules, providers)
+    that the model would answer with an FAQ or a "Did you mean...?" gets
+    `clinic_logistics`.
     """
 
     @staticmethod
@@ -227,10 +230,12 @@ class SafetyRouter(_PredictOnly):
 
     @staticmethod
     def _apply_rules(message: Message, text: str) -> None:
+        current = (message.get(INTENT) or {}).get(INTENT_NAME_KEY)
         match = safety.route(text)
+        if match is None and current in _ANSWERS_OR_CLARIFIES:
+            match = answerability.detect_clinic_fact(text)
         if match is None:
             return
-        current = (message.get(INTENT) or {}).get(INTENT_NAME_KEY)
         if current == safety.CRISIS and match.intent != safety.CRISIS:
             return  # the model saw a crisis the rules missed: keep it
         set_intent(message, match.intent, 1.0)
@@ -242,6 +247,9 @@ class SafetyRouter(_PredictOnly):
         if match.intent == safety.CRISIS:
             logger.info("Safety router flagged a crisis message.")
 
+
+# What the clinic-fact rules may override: an answer or a "Did you mean...?".
+_ANSWERS_OR_CLARIFIES = (FAQ_INTENT, DEFAULT_NLU_FALLBACK_INTENT_NAME)
 
 _DECLINES = {
     "out_of_scope": "declined: not about the clinic's topic",

@@ -1,0 +1,65 @@
+"""Questions the article cannot answer, recognised by their words: the clinic's facts.
+
+The source article says nothing about what the therapy costs, whether insurance or
+Medicare pays, how many sessions a plan has, how long a visit takes, who the clinic's
+providers are, or where and when it is open. A curated answer to such a question is a
+wrong answer however close its topic, and the intent model, trained mostly on
+questions the article does answer, is sure of itself on "Does Medicare cover ketamine
+infusions for chronic pain?". These rules recognise the clinic's own facts by their
+words and route them to `clinic_logistics` (the honest "I can't answer that here",
+with a person offered). The SafetyRouter applies them to messages the model would
+answer with an FAQ or a "Did you mean...?", after the safety rules.
+
+Pure Python, like `bot.safety`.
+"""
+
+from __future__ import annotations
+
+import re
+
+from bot.safety import SafetyMatch, normalize
+
+CLINIC_LOGISTICS = "clinic_logistics"
+
+_THERAPY = r"(?:infusions?|sessions?|treatments?|visits?|appointments?|rounds?|doses?)"
+_LOGISTICS_PATTERNS = [
+    # money
+    r"\b(?:cost|costs|price|prices|pricing|priced|afford|affordable|expensive|cheap|"
+    r"copays?|co-pays?|deductibles?|out\s+of\s+pocket|payment\s+plans?|financing|"
+    r"reimburs\w*|hsa|fsa|self[- ]pay|how\s+much\s+(?:is|does|do|will|would)\s+"
+    r"(?:it|this|ketamine|the\s+\w+|an?\s+\w+|each|one)\s*(?:\w+\s+){0,3}"
+    r"(?:cost|run|charge|be)\b)",
+    r"\b(?:insurance|insurer|insured|medicare|medicaid|tricare|cover(?:ed|s|age)?\s+"
+    r"(?:by|it|this|ketamine|the|infusions?|treatment))\b",
+    r"\b(?:pay|paying)\s+for\s+(?:it|this|ketamine|the\s+\w+|infusions?|treatment)\b",
+    # the treatment plan and a visit's practicalities
+    rf"\bhow\s+many\s+(?:\w+\s+)?{_THERAPY}\b",
+    rf"\bhow\s+(?:often|frequently)\s+(?:\w+\s+){{0,4}}{_THERAPY}\b|"
+    r"\bhow\s+often\s+(?:do|will|would|should|can)\s+(?:i|you|we|patients?|people)"
+    r"\s+(?:need|have|get|go|come)\b",
+    r"\b(?:booster|maintenance|top[- ]up)\s+(?:infusions?|sessions?|treatments?|"
+    r"doses?)\b|"
+    r"\bseries\s+of\s+(?:infusions?|treatments?|sessions?)\b",
+    rf"\bhow\s+long\s+(?:is|does|will|would)\s+(?:an?|each|one|the|every|my|your)\s+"
+    rf"(?:\w+\s+)?{_THERAPY}\s+(?:take|itself|usually\s+take)\b",
+    # who the providers are
+    r"\b(?:licensed|credentials?|board[- ]certified|qualifications?|qualified\s+to|"
+    r"nurse\s+practitioners?)\b",
+    r"\bwho\s+(?:administers|performs|oversees|supervises)\b",
+    # where and when
+    r"\b(?:where\s+(?:are\s+you|is\s+the\s+clinic|is\s+it\s+(?:done|given|provided))|"
+    r"located|address|parking|opening\s+hours|office\s+hours|open\s+on|waiting\s+list|"
+    r"wait\s*list|waitlist|referral|telehealth|outpatient|inpatient)\b",
+    r"\b(?:book|schedule|reschedule|cancel)\s+(?:an?|my|the)\s+(?:appointment|"
+    r"consult\w*|session|infusion|visit)\b",
+]
+_LOGISTICS_RE = [re.compile(p) for p in _LOGISTICS_PATTERNS]
+
+
+def detect_clinic_fact(text: str) -> SafetyMatch | None:
+    """A match when the message asks for a fact about the clinic the article lacks."""
+    norm = normalize(text)
+    for pattern in _LOGISTICS_RE:
+        if pattern.search(norm):
+            return SafetyMatch(CLINIC_LOGISTICS, pattern.pattern[:40])
+    return None

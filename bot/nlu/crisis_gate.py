@@ -1,0 +1,164 @@
+"""The crisis detector: a second, learned reader of every message for crisis.
+
+Runs after the intent model and before the AnswerGate and the DomainGate. The
+deterministic rules (`bot.safety`, applied here and again by the SafetyRouter) and
+`bot.nlu.crisis_model.CrisisModel`, which reads the whole message sentence by
+sentence, decide together:
+
+- a rule fires, or the crisis model is confident (`threshold`): the intent becomes
+  `crisis`, whatever the intent model said;
+- the intent model said `crisis` but neither the rules nor the crisis model agree
+  (below `keep_threshold`): DIET's crisis is demoted to its next-ranked intent, which
+  the gates then judge like any other. DIET alone raised false alarms on messages like
+  "i wanna end my gym membership" or "I'm tired of doctors brushing me off".
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any, Dict, List
+
+from rasa.engine.graph import ExecutionContext, GraphComponent
+from rasa.engine.recipes.default_recipe import DefaultV1Recipe
+from rasa.engine.storage.resource import Resource
+from rasa.engine.storage.storage import ModelStorage
+from rasa.shared.nlu.constants import (
+    INTENT,
+    INTENT_NAME_KEY,
+    INTENT_RANKING_KEY,
+    PREDICTED_CONFIDENCE_KEY,
+    TEXT,
+)
+from rasa.shared.nlu.training_data.message import Message
+from rasa.shared.nlu.training_data.training_data import TrainingData
+
+from bot import safety
+from bot.nlu.components import ROUTING_KEY, SAFETY_TEXT_KEY, set_intent
+from bot.nlu.crisis_model import CrisisModel
+
+logger = logging.getLogger(__name__)
+
+_MODEL_FILE = "crisis_model.skops"
+
+
+@DefaultV1Recipe.register(
+    DefaultV1Recipe.ComponentType.INTENT_CLASSIFIER, is_trainable=True
+)
+class CrisisDetector(GraphComponent):
+    """Raises `crisis` on a rule or a confident crisis model; demotes DIET's guess."""
+
+    @staticmethod
+    def get_default_config() -> Dict[str, Any]:
+        """Default thresholds on the crisis model's probability."""
+        return {"threshold": 0.5, "keep_threshold": 0.2, "C": 4.0}
+
+    def __init__(
+        self,
+        config: Dict[str, Any],
+        model_storage: ModelStorage,
+        resource: Resource,
+        model: CrisisModel | None = None,
+    ) -> None:
+        self._config = {**self.get_default_config(), **config}
+        self._model_storage = model_storage
+        self._resource = resource
+        self._model = model
+
+    @classmethod
+    def create(
+        cls,
+        config: Dict[str, Any],
+        model_storage: ModelStorage,
+        resource: Resource,
+        execution_context: ExecutionContext,
+    ) -> CrisisDetector:
+        """Creates an untrained detector."""
+        return cls(config, model_storage, resource)
+
+    def train(self, training_data: TrainingData) -> Resource:
+        """Learns the `crisis` examples against every other example."""
+        import skops.io as sio
+
+        crisis, other = [], []
+        for example in training_data.intent_examples:
+            text = example.get(TEXT)
+            if text:
+                (crisis if example.get(INTENT) == safety.CRISIS else other).append(text)
+        if not crisis or not other:
+            return self._resource
+        self._model = CrisisModel(C=float(self._config["C"])).fit(crisis, other)
+        with self._model_storage.write_to(self._resource) as directory:
+            sio.dump(self._model, directory / _MODEL_FILE)
+        return self._resource
+
+    @classmethod
+    def load(
+        cls,
+        config: Dict[str, Any],
+        model_storage: ModelStorage,
+        resource: Resource,
+        execution_context: ExecutionContext,
+        **kwargs: Any,
+    ) -> CrisisDetector:
+        """Loads the trained model (scikit-learn, numpy and this project's types)."""
+        import skops.io as sio
+
+        try:
+            with model_storage.read_from(resource) as directory:
+                path = directory / _MODEL_FILE
+                untrusted = sio.get_untrusted_types(file=path)
+                prefixes = ("sklearn.", "numpy.", "scipy.", "bot.nlu.")
+                allowed = [t for t in untrusted if t.startswith(prefixes)]
+                if allowed != untrusted:
+                    raise ValueError(f"unexpected types in {path}: {untrusted}")
+                model = sio.load(path, trusted=allowed)
+        except (ValueError, FileNotFoundError) as error:
+            # The rules still run; DIET's crisis is then kept as it is.
+            logger.error(f"Crisis model not loaded ({error}); rules and DIET decide.")
+            return cls(config, model_storage, resource)
+        return cls(config, model_storage, resource, model)
+
+    def process_training_data(self, training_data: TrainingData) -> TrainingData:
+        """Nothing to add to the training data."""
+        return training_data
+
+    def process(self, messages: List[Message]) -> List[Message]:
+        """Decides crisis or not for each message, with the reason in `routing`."""
+        for message in messages:
+            text = message.get(SAFETY_TEXT_KEY) or message.get(TEXT)
+            if not text or text.startswith("/"):
+                continue  # the widget's own payload
+            routing = message.get(ROUTING_KEY) or {}
+            rule = safety.detect_crisis(text)
+            probability = self._model.score(text) if self._model else None
+            if probability is not None:
+                routing["crisis_model"] = round(probability, 3)
+            intent = (message.get(INTENT) or {}).get(INTENT_NAME_KEY)
+            if rule is not None:
+                routing["safety_rule"] = rule.rule
+                set_intent(message, safety.CRISIS, 1.0)
+            elif probability is not None and probability >= self._config["threshold"]:
+                routing["crisis"] = "crisis model"
+                set_intent(message, safety.CRISIS, probability)
+            elif (
+                intent == safety.CRISIS
+                and probability is not None
+                and probability < self._config["keep_threshold"]
+            ):
+                routing["demoted"] = "crisis"
+                _demote(message)
+            message.set(ROUTING_KEY, routing, add_to_output=True)
+        return messages
+
+
+def _demote(message: Message) -> None:
+    """Replaces a `crisis` intent by the next intent of the ranking."""
+    ranking = [
+        entry
+        for entry in message.get(INTENT_RANKING_KEY) or []
+        if entry.get(INTENT_NAME_KEY) != safety.CRISIS
+    ]
+    if not ranking:
+        return
+    top = ranking[0]
+    set_intent(message, top[INTENT_NAME_KEY], top.get(PREDICTED_CONFIDENCE_KEY, 0.0))

@@ -1,0 +1,64 @@
+"""Questions about the clinic's own facts are recognised and never get an FAQ."""
+
+import pytest
+from rasa.shared.nlu.training_data.message import Message
+
+from bot.answerability import detect_clinic_fact
+from bot.nlu.components import SafetyRouter
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "does medicare pay for the infusions",
+        "how much does a round of ketamine run",
+        "is this covered by my insurance plan",
+        "how many infusions does a typical plan have",
+        "how long does each infusion take",
+        "do you offer payment plans",
+        "are your doctors board certified",
+        "where is the clinic located",
+        "can i book an appointment for next week",
+    ],
+)
+def test_clinic_facts_are_recognised(text):
+    assert detect_clinic_fact(text) is not None
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "how long does the relief last",
+        "how fast does ketamine work",
+        "is ketamine therapy safe",
+        "what are the side effects",
+        "how is ketamine given",
+        "how much ketamine is in one dose compared to anesthesia",
+    ],
+)
+def test_questions_the_article_answers_are_left_alone(text):
+    assert detect_clinic_fact(text) is None
+
+
+def message(text, intent):
+    msg = Message(data={"text": text})
+    msg.set("intent", {"name": intent, "confidence": 0.99}, add_to_output=True)
+    msg.set("intent_ranking", [{"name": intent, "confidence": 0.99}])
+    return msg
+
+
+@pytest.mark.parametrize(
+    "intent, expected",
+    [
+        ("faq", "clinic_logistics"),
+        ("nlu_fallback", "clinic_logistics"),
+        ("request_human", "request_human"),
+        ("crisis", "crisis"),
+    ],
+)
+def test_the_router_turns_an_answer_into_the_honest_reply(intent, expected):
+    (msg,) = SafetyRouter({}).process(
+        [message("Does Medicare cover ketamine infusions for pain?", intent)]
+    )
+    assert msg.get("intent")["name"] == expected
+    assert msg.get("routing")["decision"]
