@@ -10,13 +10,17 @@ with) and the `handoffs` table (`bot.db.repository`)::
     service.resume(handoff.id)          # the bot answers again; the row is closed
 
 How a staff reply reaches the patient: `reply()` appends a `bot` event with
-`?output_channel=latest&execute_side_effects=true`. Rasa (3.6, `rasa/server.py`,
-`append_events`) then sends the message through the output channel of the input
-channel the patient last wrote on (Twilio: an SMS; callback and socket.io: pushed to
-the client). Rasa executes these side effects only when `execute_side_effects` is
-true. The REST channel has no output channel of its own (Rasa answers only within
-the patient's own request), so over REST the reply is stored in the conversation
-but reaches the patient only through a client that reads the tracker.
+`?output_channel=<channel>&execute_side_effects=true`. Rasa (3.6, `rasa/server.py`,
+`append_events`) then sends the message through that channel's output (Twilio: an
+SMS; callback and socket.io: pushed to the client). The channel is the
+handoff's own, never "whichever channel wrote last": the shape of the
+conversation id decides for SMS and widget conversations (`bot.channels.ids`),
+the handoff row's `channel` for the others. So a message injected from another
+channel can never make a staff reply vanish. Rasa executes these side effects
+only when `execute_side_effects` is true. The REST channel has no output channel
+of its own (Rasa answers only within the patient's own request), so over REST the
+reply is stored in the conversation but reaches the patient only through a
+client that reads the tracker.
 
 The bot stays silent while staff hold a conversation: `reply()` appends a `pause`
 before the message (a no-op when the bot already paused itself), so an
@@ -28,8 +32,8 @@ paused across Rasa's session expiry is the job of `action_session_start`.
 Errors, all with messages safe to log (no conversation id, message text or token):
 
 - `ValueError`: the reply text is empty, too long or not valid text, the staff
-  name is not valid, or the conversation id cannot be addressed through Rasa's
-  HTTP API (`conversation_path`); nothing is sent and nothing is claimed.
+  name is not valid, or the conversation id is not one a channel produces
+  (`conversation_path`); nothing is sent and nothing is claimed.
 - `LookupError`: no handoff with this id.
 - `HandoffStateError` (from `bot.db.repository`): the handoff is closed, or
   another staff member has claimed it.
@@ -53,6 +57,7 @@ from typing import Any, Dict, List, Optional, Tuple, Union
 import requests
 from sqlalchemy.engine import Engine
 
+from bot.channels import ids
 from bot.db.engine import get_engine, session_scope
 from bot.db.models import Handoff, TextRule, check_text
 from bot.db.repository import HandoffStateError, claim_handoff, close_handoff
@@ -65,6 +70,7 @@ __all__ = [
     "RasaUnavailable",
     "check_reply_text",
     "conversation_path",
+    "reply_channel",
 ]
 
 logger = logging.getLogger(__name__)
@@ -76,10 +82,7 @@ MAX_REPLY_LENGTH = 1600
 DEFAULT_TIMEOUT: Tuple[float, float] = (3.05, 20.0)
 
 _REPLY_RULE = TextRule(MAX_REPLY_LENGTH)
-# RFC 3986 path characters that need no %-escape, and "/". Rasa 3.6's web server
-# (Sanic 21.12) does not decode %-escapes in `/conversations/<conversation_id:path>`:
-# an escaped id ("a%20b") would silently address another, empty conversation.
-_PLAIN_PATH = re.compile(r"[A-Za-z0-9\-._~!$&'()*+,;=:@/]+")
+_CHANNEL_NAME = re.compile(r"[a-z][a-z0-9_]{0,31}")
 
 
 class RasaError(RuntimeError):
@@ -115,10 +118,13 @@ def check_reply_text(text: Any) -> str:
 def conversation_path(conversation_id: str) -> str:
     """The HTTP API path of a conversation, `/conversations/<conversation_id>`.
 
-    The id goes into the path as it is: Rasa does not decode %-escapes there, so
-    an id that would need one (space, "?", "#", "%", non-ASCII) cannot be
-    addressed through the HTTP API at all. Ids from Rasa's channels (REST and
-    widget ids, "+15551234567", "whatsapp:+15551234567") are fine.
+    Only the id shapes the channels produce are accepted (`bot.channels.ids`:
+    widget session ids, `sms-…` ids and the E.164 numbers of older SMS
+    conversations, REST ids of letters, digits, `_` and `-`). None of them has a
+    "/", ".", "%" or space, so an id can never step into another conversation's
+    path: `x/../+15551234567` would otherwise become `/conversations/+1555…`
+    on its way (HTTP clients remove dot segments), and Rasa does not decode
+    %-escapes there either.
 
     Args:
         conversation_id: Rasa's sender id.
@@ -127,17 +133,35 @@ def conversation_path(conversation_id: str) -> str:
         The path, without the server's base URL.
 
     Raises:
-        ValueError: the id is empty or cannot be addressed (the message does not
-            show it: over SMS it is a phone number).
+        ValueError: the id is empty or not a shape a channel produces (the
+            message does not show it: it can be a phone number).
     """
     if not isinstance(conversation_id, str) or not conversation_id:
         raise ValueError("conversation_id is required")
-    if not _PLAIN_PATH.fullmatch(conversation_id):
+    if not ids.is_conversation_id(conversation_id):
         raise ValueError(
-            "conversation_id has characters Rasa's HTTP API cannot address "
-            "(space, '?', '#', '%' or non-ASCII)"
+            "conversation_id is not one the channels produce (widget session, "
+            "SMS id, or letters, digits, '_' and '-')"
         )
     return f"/conversations/{conversation_id}"
+
+
+def reply_channel(conversation_id: str, handoff_channel: Optional[str]) -> str:
+    """The channel a staff reply goes out on: the conversation's own.
+
+    SMS and widget conversations are recognised by their id's shape (an SMS id
+    can only ever be answered by SMS, whatever wrote into it last); any other
+    conversation by the channel its handoff was opened on.
+
+    Raises:
+        ValueError: neither tells a channel.
+    """
+    channel = ids.channel_of(conversation_id)
+    if channel in (ids.SMS, ids.WIDGET):
+        return channel
+    if handoff_channel and _CHANNEL_NAME.fullmatch(handoff_channel):
+        return handoff_channel
+    raise ValueError("the handoff has no channel to answer on")
 
 
 class HandoffService:
@@ -196,7 +220,7 @@ class HandoffService:
         same person can simply try again). Then the conversation is paused (a
         no-op if it already is) and a `bot` event with the text and the metadata
         `{"staff_reply": true, "staff_name": staff_name}` is appended and sent on
-        the patient's latest output channel.
+        the conversation's own channel (`reply_channel`).
 
         Args:
             handoff_id: `Handoff.id`.
@@ -212,9 +236,9 @@ class HandoffService:
             The handoff, claimed (read-only copy; it is not attached to a session).
 
         Raises:
-            ValueError: bad text or staff name, or a conversation id that Rasa's
-                HTTP API cannot address (`conversation_path`); nothing is
-                claimed or sent.
+            ValueError: bad text or staff name, a conversation id no channel
+                produces (`conversation_path`), or no channel to answer on
+                (`reply_channel`); nothing is claimed or sent.
             LookupError: no such handoff.
             HandoffStateError: the handoff is closed or someone else claimed it.
             PermissionError: Rasa refused the API token.
@@ -226,6 +250,7 @@ class HandoffService:
             handoff = session.get(Handoff, handoff_id)
             if handoff is not None:
                 conversation_path(handoff.conversation_id)
+                reply_channel(handoff.conversation_id, handoff.channel)
             # Validates staff_name first; LookupError, HandoffStateError (closed,
             # or claimed by someone else).
             handoff = claim_handoff(session, handoff_id, claimed_by=staff_name)
@@ -240,7 +265,7 @@ class HandoffService:
         self._send(
             handoff.conversation_id,
             [{"event": "pause"}, event],
-            deliver=True,
+            deliver=reply_channel(handoff.conversation_id, handoff.channel),
             what=f"reply to handoff {handoff.id}",
         )
         logger.info("Staff reply sent for handoff %s", handoff.id)
@@ -263,7 +288,7 @@ class HandoffService:
             LookupError: no such handoff.
             HandoffStateError: the handoff is already closed (resuming it could
                 un-pause a conversation a newer handoff holds).
-            ValueError: the conversation id cannot be addressed
+            ValueError: the conversation id is not one a channel produces
                 (`conversation_path`).
             PermissionError: Rasa refused the API token.
             RasaUnavailable: Rasa is down, timed out or failed; nothing is closed.
@@ -284,7 +309,7 @@ class HandoffService:
             # the middle of a turn and the rules fall back ("Sorry, I didn't quite
             # get that"). The bot is listening again: say so in the tracker.
             [{"event": "resume"}, {"event": "action", "name": "action_listen"}],
-            deliver=False,
+            deliver=None,
             what=f"resume of handoff {handoff_id}",
         )
         with session_scope(self.engine) as session:
@@ -302,32 +327,32 @@ class HandoffService:
             conversation_id: Rasa's sender id.
 
         Raises:
-            ValueError: empty conversation id, or one Rasa's HTTP API cannot
-                address (`conversation_path`).
+            ValueError: empty conversation id, or one no channel produces
+                (`conversation_path`).
             PermissionError: Rasa refused the API token.
             RasaUnavailable: Rasa is down, timed out or failed.
             RasaError: Rasa refused the request otherwise.
         """
-        self._send(conversation_id, [{"event": "pause"}], deliver=False, what="pause")
+        self._send(conversation_id, [{"event": "pause"}], deliver=None, what="pause")
 
     def _send(
         self,
         conversation_id: str,
         events: List[Dict[str, Any]],
         *,
-        deliver: bool,
+        deliver: Optional[str],
         what: str,
     ) -> None:
         """Appends `events` to the conversation's tracker in Rasa.
 
-        `deliver` asks Rasa to send `bot` events on the latest output channel.
+        `deliver` names the channel Rasa sends `bot` events on (None: not sent).
         Neither the URL (conversation id, token) nor the exception from
         `requests` (which quotes the URL) goes into an error or a log line.
         """
         url = f"{self.rasa_url}{conversation_path(conversation_id)}/tracker/events"
         params = {"token": self._api_token, "include_events": "NONE"}
         if deliver:
-            params["output_channel"] = "latest"
+            params["output_channel"] = deliver
             params["execute_side_effects"] = "true"
         try:
             response = requests.post(

@@ -235,8 +235,8 @@ def test_bot_answers_again_after_a_handoff_the_bot_itself_paused(stack):
 
 @pytest.mark.model
 @pytest.mark.server
-def test_reply_reaches_the_patient_on_their_latest_channel(stack):
-    patient = "+15550001111"  # SMS-style id: "+" must survive the URL path
+def test_reply_reaches_the_patient_on_the_channel_of_their_handoff(stack):
+    patient = "callback-patient-1"
     response = requests.post(
         stack.servers.base_url + "/webhooks/callback/webhook",
         json={"sender": patient, "message": "what is ketamine"},
@@ -379,7 +379,7 @@ def stub():
 
 
 def test_reply_sends_pause_and_the_staff_message_for_delivery(engine, stub):
-    handoff_id = new_handoff(engine, "whatsapp:+1555/000")
+    handoff_id = new_handoff(engine, "+15550001111", channel="twilio")
     service = HandoffService(stub.url + "/", "s3cret&token", engine)
 
     handoff = service.reply(handoff_id, "x" * MAX_REPLY_LENGTH, "Dana")
@@ -387,10 +387,10 @@ def test_reply_sends_pause_and_the_staff_message_for_delivery(engine, stub):
     assert handoff.status == "claimed" and handoff.claimed_by == "Dana"
     (sent,) = stub.requests
     # Raw, not %-escaped: Rasa (Sanic 21.12) does not decode the id in the path.
-    assert sent["path"] == "/conversations/whatsapp:+1555/000/tracker/events"
+    assert sent["path"] == "/conversations/+15550001111/tracker/events"
     assert sent["query"] == {
         "token": ["s3cret&token"],
-        "output_channel": ["latest"],
+        "output_channel": ["twilio"],
         "execute_side_effects": ["true"],
         "include_events": ["NONE"],
     }
@@ -463,7 +463,28 @@ def test_bad_staff_name_is_refused_before_anything_happens(engine, stub):
     assert row(engine, handoff_id).status == "open"
 
 
-@pytest.mark.parametrize("conversation_id", ["a b", "q?x", "h#x", "p%41", "é", ""])
+@pytest.mark.parametrize(
+    "channel, conversation_id, expected",
+    [
+        # An SMS or widget id is answered on its own channel, whatever wrote last.
+        ("rest", "sms-" + "a" * 32, "twilio"),
+        ("rest", "0123456789abcdef0123456789abcdef", "socketio"),
+        ("callback", "patient-cb", "callback"),
+    ],
+)
+def test_reply_goes_out_on_the_handoffs_own_channel(
+    engine, stub, channel, conversation_id, expected
+):
+    handoff_id = new_handoff(engine, conversation_id, channel=channel)
+    HandoffService(stub.url, "tok", engine).reply(handoff_id, "Hello", "Dana")
+    (sent,) = stub.requests
+    assert sent["query"]["output_channel"] == [expected]
+
+
+@pytest.mark.parametrize(
+    "conversation_id",
+    ["x/../+15551234567", "a/b", "a b", "q?x", "h#x", "p%41", "é", ""],
+)
 def test_ids_rasa_cannot_address_are_refused_with_nothing_sent(
     engine, stub, conversation_id
 ):

@@ -100,7 +100,7 @@ def test_http_api_requires_the_token(server):
 
 @pytest.mark.parametrize(
     "text",
-    ["", "   ", "a" * 50_000, "\x00\x01 binary \xff", "<script>alert(1)</script>"],
+    ["", "   ", "a" * 4_000, "\x00\x01 binary \xff", "<script>alert(1)</script>"],
 )
 def test_odd_messages_get_a_clear_answer(server, text):
     texts = say(server, "patient-odd", text)

@@ -1,0 +1,120 @@
+"""Limits every channel applies before a message reaches Rasa.
+
+- **Rate**: at most `CHAT_RATE_LIMIT` messages per sender (default `20/60`: 20
+  messages in any 60 seconds), counted per channel and per sender (REST sender
+  id, widget session and socket, SMS number). A message over the limit is
+  refused with a clear error and stored nowhere: it never reaches Rasa. A
+  person typing does not come near 20 a minute; a script does.
+- **Size**: `MAX_MESSAGE_CHARS` characters of text (the widget lets a patient
+  type 1,000, the NLU reads 1,000; see `bot.nlu.components.InputGuard`).
+
+The counters live in the Rasa server's memory (one process in this product): a
+restart forgets them, and several Rasa processes behind a load balancer would
+each allow the limit. Memory is bounded (`RateLimiter.max_keys`).
+
+`CHAT_RATE_LIMIT` is read here, in the channel module, for now (the settings
+refactor will move it to `bot.settings`).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+import time
+from collections import deque
+from typing import Callable, Deque, Dict, Mapping, Optional, Tuple
+
+MAX_MESSAGE_CHARS = 4000
+DEFAULT_RATE_LIMIT = (20, 60.0)
+_RATE = re.compile(r"\s*(\d+)\s*/\s*(\d+(?:\.\d+)?)\s*")
+
+
+def rate_limit_setting(env: Optional[Mapping[str, str]] = None) -> Tuple[int, float]:
+    """`CHAT_RATE_LIMIT` as (messages, seconds); default 20 per 60 seconds.
+
+    Raises:
+        ValueError: the value is not "N/SECONDS" with N >= 1 and SECONDS > 0.
+    """
+    env = os.environ if env is None else env
+    raw = env.get("CHAT_RATE_LIMIT", "").strip()
+    if not raw:
+        return DEFAULT_RATE_LIMIT
+    match = _RATE.fullmatch(raw)
+    if not match or int(match[1]) < 1 or float(match[2]) <= 0:
+        raise ValueError(
+            f'CHAT_RATE_LIMIT must be "MESSAGES/SECONDS", e.g. "20/60", got {raw!r}'
+        )
+    return int(match[1]), float(match[2])
+
+
+class RateLimiter:
+    """A sliding-window limit per key: at most `limit` hits in `window` seconds.
+
+    Refused hits are not counted, so a sender who keeps flooding gets through
+    again as soon as their earlier accepted messages leave the window.
+    """
+
+    def __init__(
+        self,
+        limit: int,
+        window: float,
+        max_keys: int = 50_000,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.limit = limit
+        self.window = window
+        self.max_keys = max_keys
+        self._clock = clock
+        self._hits: Dict[str, Deque[float]] = {}
+
+    @classmethod
+    def from_env(cls, env: Optional[Mapping[str, str]] = None) -> RateLimiter:
+        """A limiter configured by `CHAT_RATE_LIMIT`."""
+        limit, window = rate_limit_setting(env)
+        return cls(limit, window)
+
+    def retry_after(self, *keys: str) -> Optional[int]:
+        """Counts one message for each key, or refuses it for all of them.
+
+        Args:
+            keys: who sends (e.g. the widget's session and its socket).
+
+        Returns:
+            None when the message is allowed (and counted), else the whole
+            seconds to wait until it would be.
+        """
+        now = self._clock()
+        wait = 0.0
+        for key in keys:
+            hits = self._hits.get(key)
+            if hits is None:
+                continue
+            while hits and now - hits[0] >= self.window:
+                hits.popleft()
+            if len(hits) >= self.limit:
+                wait = max(wait, self.window - (now - hits[0]))
+        if wait > 0:
+            return max(1, math.ceil(wait))
+        if len(self._hits) + len(keys) > self.max_keys:
+            self._prune(now)
+        for key in keys:
+            self._hits.setdefault(key, deque()).append(now)
+        return None
+
+    def _prune(self, now: float) -> None:
+        """Forgets idle keys; if still too many, the oldest ones."""
+        idle = [k for k, h in self._hits.items() if not h or now - h[-1] >= self.window]
+        for key in idle:
+            del self._hits[key]
+        while len(self._hits) >= self.max_keys:
+            del self._hits[next(iter(self._hits))]
+
+
+def too_fast_text(retry_after: int) -> str:
+    """What a sender over the limit reads."""
+    return (
+        "You are sending messages faster than I can answer them. Please wait "
+        f"{retry_after} second{'s' if retry_after != 1 else ''} and send your "
+        "message again."
+    )
