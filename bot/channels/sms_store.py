@@ -9,7 +9,9 @@ the database.
 - `sms_messages`: one row per outbound SMS body, from `queued` to `sent`, `failed`
   (after the retries, with Twilio's error code) or `blocked` (the number opted
   out). The body is kept only until Twilio accepts the message; the options it
-  offered (`buttons`) are kept so a later reply "1" can pick one.
+  offered (`buttons`) are kept so a later reply "1" can pick one. Its
+  `conversation_id` (an HMAC of the number) and `phone_e164` are also how a
+  conversation's number is found again (`phone_for_conversation`).
 """
 
 from __future__ import annotations
@@ -191,6 +193,21 @@ def last_offered_buttons(
     except ValueError:
         return None
     return decoded if isinstance(decoded, list) else None
+
+
+def phone_for_conversation(session: Session, conversation_id: str) -> Optional[str]:
+    """The number an SMS conversation's messages went to, or None if none did.
+
+    SMS conversation ids are an HMAC of the number (`bot.channels.ids`), so the
+    number of a conversation (for a staff reply after a restart, or to show staff
+    whom they answer) is read from its outbound records.
+    """
+    return session.execute(
+        select(SmsMessage.phone_e164)
+        .where(SmsMessage.conversation_id == conversation_id)
+        .order_by(SmsMessage.id.desc())
+        .limit(1)
+    ).scalar_one_or_none()
 
 
 def failed_messages(session: Session, limit: int = 100) -> List[SmsMessage]:

@@ -19,12 +19,20 @@ Inbound (`TwilioSmsInput`), for each POST from Twilio:
    START (or UNSTOP, or YES while opted out) opts back in; HELP (or INFO) answers
    with the clinic's name and how to opt out. A keyword Twilio itself recognised
    (its `OptOutType` field) counts too. None of these reach Rasa.
-4. "1", "2" or an option's words become that option's payload (the options of the
+4. a number over `CHAT_RATE_LIMIT` (`bot.channels.limits`) is told once per
+   window to slow down; its messages reach no one and are stored nowhere;
+5. "1", "2" or an option's words become that option's payload (the options of the
    last message sent to the number, kept in `sms_messages`), then Rasa handles
-   the message with the patient's E.164 number as the sender id.
+   the message with the number's SMS conversation id as the sender id:
+   `sms-` and an HMAC of the number (`bot.channels.ids.sms_conversation_id`), a
+   shape no other channel accepts, so no REST or widget client can write into
+   (or read back) an SMS patient's conversation.
 
 Outbound (`TwilioSmsOutput`, also used for staff replies through Rasa's HTTP API):
-every reply is formatted by `bot.channels.sms_format`, then `SmsSender` sends its
+the number of a conversation id comes from the inbound messages this process
+has seen, else from the conversation's `sms_messages` records (so staff replies
+work after a restart); an id of before the HMAC ids is the number itself. Every
+reply is formatted by `bot.channels.sms_format`, then `SmsSender` sends its
 bodies in the background, one number's bodies strictly in order, through the
 official `twilio` client's asyncio API. Each body is recorded before it is sent;
 a number that opted out gets nothing (recorded as `blocked`); network errors, 429
@@ -55,7 +63,8 @@ from sanic import Blueprint, response
 from sanic.request import Request, RequestParameters
 from sanic.response import HTTPResponse
 
-from bot.channels import sms_format, sms_store
+from bot.channels import ids, sms_format, sms_store
+from bot.channels.limits import RateLimiter, too_fast_text
 from bot.db.engine import get_engine, session_scope
 from bot.db.models import E164_PATTERN as _E164
 from bot.settings import SettingsError
@@ -103,6 +112,7 @@ SEND_ATTEMPTS = 4
 RETRY_BASE_SECONDS = 0.5  # then 1 s, 2 s (with jitter)
 SEND_TIMEOUT_SECONDS = 15
 SHUTDOWN_DRAIN_SECONDS = 10  # at server stop, wait this long for queued sends
+KNOWN_NUMBERS = 10_000  # conversation id -> number, remembered from inbound SMS
 EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response></Response>'
 
 _PHONE_IN_TEXT = re.compile(r"\+[1-9][0-9]{7,14}")
@@ -259,6 +269,30 @@ class SmsSender:
         self.database_url = database_url
         self._client: Any = None
         self._tails: Dict[str, asyncio.Task] = {}
+        self._numbers: Dict[str, str] = {}  # conversation id -> number, newest last
+
+    def remember(self, conversation_id: str, phone: str) -> None:
+        """Keeps the number of a conversation an inbound SMS came from."""
+        self._numbers.pop(conversation_id, None)
+        self._numbers[conversation_id] = phone
+        while len(self._numbers) > KNOWN_NUMBERS:
+            del self._numbers[next(iter(self._numbers))]
+
+    async def phone_for(self, conversation_id: str) -> Optional[str]:
+        """The number of an SMS conversation id, or None when none is known.
+
+        A number-shaped id (a conversation of before the HMAC ids) is its own
+        number; an `sms-` id's number comes from the inbound messages seen by
+        this process, else from the conversation's `sms_messages` records.
+        """
+        if ids.is_legacy_sms_id(conversation_id):
+            return conversation_id
+        if not ids.is_sms_id(conversation_id):
+            return None
+        phone = self._numbers.get(conversation_id)
+        if phone is None:
+            phone = await self._db(sms_store.phone_for_conversation, conversation_id)
+        return phone
 
     def _engine(self):
         return get_engine(self.database_url)
@@ -445,24 +479,30 @@ class TwilioSmsOutput(OutputChannel):
         """The channel's name, shared with the input channel."""
         return CHANNEL_NAME
 
-    def _queue(
+    async def _queue(
         self,
         recipient_id: str,
         text: Optional[str],
         buttons: Optional[Sequence[Dict[str, Any]]] = None,
     ) -> None:
-        if not _E164.fullmatch(recipient_id or ""):
-            logger.error("SMS reply dropped: the conversation id is not a phone number")
-            return
         bodies = sms_format.sms_bodies(text, buttons)
-        if bodies:
-            self.sender.send(recipient_id, bodies, buttons)
+        if not bodies:
+            return
+        try:
+            phone = await self.sender.phone_for(recipient_id or "")
+        except Exception as error:  # noqa: BLE001 - e.g. the database is down
+            logger.error("SMS reply dropped: number unknown (%s)", type(error).__name__)
+            return
+        if phone is None:
+            logger.error("SMS reply dropped: no number known for the conversation")
+            return
+        self.sender.send(phone, bodies, buttons, conversation_id=recipient_id)
 
     async def send_text_message(
         self, recipient_id: str, text: str, **kwargs: Any
     ) -> None:
         """Sends plain text, split into a few SMS if long."""
-        self._queue(recipient_id, text)
+        await self._queue(recipient_id, text)
 
     async def send_text_with_buttons(
         self,
@@ -472,7 +512,7 @@ class TwilioSmsOutput(OutputChannel):
         **kwargs: Any,
     ) -> None:
         """Sends the text with its buttons as numbered options."""
-        self._queue(recipient_id, text, buttons)
+        await self._queue(recipient_id, text, buttons)
 
     async def send_quick_replies(
         self,
@@ -482,19 +522,19 @@ class TwilioSmsOutput(OutputChannel):
         **kwargs: Any,
     ) -> None:
         """Quick replies are options too."""
-        self._queue(recipient_id, text, quick_replies)
+        await self._queue(recipient_id, text, quick_replies)
 
     async def send_image_url(
         self, recipient_id: str, image: str, **kwargs: Any
     ) -> None:
         """Sends the image's address (no MMS)."""
-        self._queue(recipient_id, image)
+        await self._queue(recipient_id, image)
 
     async def send_attachment(
         self, recipient_id: str, attachment: str, **kwargs: Any
     ) -> None:
         """Sends the attachment's address or text."""
-        self._queue(recipient_id, str(attachment))
+        await self._queue(recipient_id, str(attachment))
 
     async def send_elements(
         self, recipient_id: str, elements: Any, **kwargs: Any
@@ -506,7 +546,7 @@ class TwilioSmsOutput(OutputChannel):
                 for key in ("title", "subtitle")
                 if element.get(key)
             )
-            self._queue(recipient_id, text, element.get("buttons"))
+            await self._queue(recipient_id, text, element.get("buttons"))
 
     async def send_custom_json(
         self, recipient_id: str, json_message: Dict[str, Any], **kwargs: Any
@@ -590,6 +630,15 @@ class TwilioSmsInput(InputChannel):
     ) -> None:
         self.settings = settings
         self.sender = SmsSender(settings, database_url)
+        self.limiter = RateLimiter.from_env()
+        # One "slow down" SMS per number and window, not one per message.
+        self.warned = RateLimiter(1, self.limiter.window)
+        self._id_secret: Optional[bytes] = None
+        if settings.configured:
+            try:
+                self._id_secret = ids.sms_id_secret()
+            except ValueError as error:
+                raise SettingsError(str(error)) from None
         _mask_rasa_logs()
         # Loading the model lowers the root logger to WARNING; keep this channel's
         # audit lines (opt-outs, withheld replies) at Rasa's own level.
@@ -608,6 +657,14 @@ class TwilioSmsInput(InputChannel):
     def get_output_channel(self) -> OutputChannel:
         """The channel that sends replies, shared with staff replies."""
         return TwilioSmsOutput(self.sender)
+
+    def conversation_id(self, phone: str) -> str:
+        """The SMS conversation id of a number (and remember the number)."""
+        if self._id_secret is None:
+            self._id_secret = ids.sms_id_secret()
+        conversation_id = ids.sms_conversation_id(phone, self._id_secret)
+        self.sender.remember(conversation_id, phone)
+        return conversation_id
 
     def _signed(self, request: Request, form: RequestParameters) -> bool:
         if not self.settings.validate_signature:
@@ -656,14 +713,31 @@ class TwilioSmsInput(InputChannel):
         try:
             form = self._genuine_form(request)
             phone = _sender(form)
+            conversation_id = self.conversation_id(phone)
             text = clean_body(form.get("Body"))
             if not text:
-                self.sender.send(phone, [NOT_TEXT])
+                self.sender.send(phone, [NOT_TEXT], conversation_id=conversation_id)
             elif not await self._keyword_handled(phone, text, form):
+                if self._too_fast(phone, conversation_id):
+                    return _twiml()
                 await self._to_rasa(phone, text, form, on_new_message)
         except _Refused as refused:
             return response.text(refused.reason, status=refused.status)
         return _twiml()
+
+    def _too_fast(self, phone: str, conversation_id: str) -> bool:
+        """True (and the number told, once per window) over `CHAT_RATE_LIMIT`."""
+        wait = self.limiter.retry_after(f"sms:{phone}")
+        if wait is None:
+            return False
+        logger.warning("SMS from %s refused: over the rate limit", mask_phone(phone))
+        if self.warned.retry_after(phone) is None:
+            self.sender.send(
+                phone,
+                sms_format.split_for_sms(too_fast_text(wait)),
+                conversation_id=conversation_id,
+            )
+        return True
 
     def _genuine_form(self, request: Request) -> RequestParameters:
         """The form of a request Twilio signed; raises `_Refused` otherwise."""
@@ -708,12 +782,13 @@ class TwilioSmsInput(InputChannel):
     ) -> None:
         """Hands the message (or the option it picks) to Rasa as the patient's."""
         text = await self._picked_option(phone, text)
+        conversation_id = self.conversation_id(phone)
         try:
             await on_new_message(
                 UserMessage(
                     text,
                     self.get_output_channel(),
-                    phone,
+                    conversation_id,
                     input_channel=CHANNEL_NAME,
                     message_id=form.get("MessageSid") or None,
                 )
@@ -722,7 +797,7 @@ class TwilioSmsInput(InputChannel):
             logger.error(
                 "SMS from %s not handled: %s", mask_phone(phone), type(error).__name__
             )
-            self.sender.send(phone, [ERROR_TEXT])
+            self.sender.send(phone, [ERROR_TEXT], conversation_id=conversation_id)
 
     async def _picked_option(self, phone: str, text: str) -> str:
         """The payload of the option `text` picks, or `text` itself."""
@@ -764,22 +839,15 @@ class TwilioSmsInput(InputChannel):
         elif kind == "START":
             await self.sender.set_opted_out(phone, False, word)
             logger.info("SMS opt-in recorded for %s (%s)", mask_phone(phone), word)
-            self.sender.send(phone, sms_format.split_for_sms(START_TEXT))
+            self.sender.send(
+                phone,
+                sms_format.split_for_sms(START_TEXT),
+                conversation_id=self.conversation_id(phone),
+            )
         else:
-            self.sender.send(phone, sms_format.split_for_sms(HELP_TEXT))
+            self.sender.send(
+                phone,
+                sms_format.split_for_sms(HELP_TEXT),
+                conversation_id=self.conversation_id(phone),
+            )
         return True
-        if word in OPT_OUT_KEYWORDS:
-            await self.sender.set_opted_out(phone, True, word)
-            logger.info("SMS opt-out recorded for %s (%s)", mask_phone(phone), word)
-            return True
-        if word in OPT_IN_KEYWORDS or (
-            word in OPT_IN_WHEN_OPTED_OUT and await self.sender.is_opted_out(phone)
-        ):
-            await self.sender.set_opted_out(phone, False, word)
-            logger.info("SMS opt-in recorded for %s (%s)", mask_phone(phone), word)
-            self.sender.send(phone, sms_format.split_for_sms(START_TEXT))
-            return True
-        if word in HELP_KEYWORDS:
-            self.sender.send(phone, sms_format.split_for_sms(HELP_TEXT))
-            return True
-        return False

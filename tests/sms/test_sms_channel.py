@@ -18,7 +18,7 @@ import yaml
 from sqlalchemy import create_engine, text
 from twilio.request_validator import RequestValidator
 
-from bot.channels import sms_format
+from bot.channels import ids, sms_format
 from bot.channels.twilio_sms import HELP_TEXT, NOT_TEXT, SEND_ATTEMPTS, START_TEXT
 from bot.db.migrate import upgrade
 from bot.handoff import HandoffService
@@ -33,6 +33,7 @@ CLINIC_NUMBER = "+15550001111"
 # What Twilio is told to call: the public address, not the loopback one.
 PUBLIC_URL = "https://sms.clinic.example/webhooks/twilio/webhook"
 _numbers = itertools.count(2000)
+RATE = 12  # messages per number in 10 minutes (CHAT_RATE_LIMIT)
 
 FAQ = yaml.safe_load((ROOT / "data/responses/faq.yml").read_text())["responses"]
 DOMAIN = yaml.safe_load((ROOT / "domain.yml").read_text())["responses"]
@@ -52,6 +53,11 @@ def first_answer(key: str) -> list:
 
 def new_phone() -> str:
     return f"+1555010{next(_numbers):04d}"
+
+
+def conversation(phone: str) -> str:
+    """The SMS conversation id of a number (the servers share this checkout's key)."""
+    return ids.sms_conversation_id(phone)
 
 
 class SmsWorld:
@@ -129,14 +135,25 @@ class SmsWorld:
                 raise TimeoutError(f"rows: {[dict(r) for r in rows]}")
             time.sleep(0.05)
 
-    def user_texts(self, phone: str) -> list:
+    def tracker(self, conversation_id: str) -> dict:
         answer = requests.get(
-            f"{self.servers.base_url}/conversations/{phone}/tracker",
+            f"{self.servers.base_url}/conversations/{conversation_id}/tracker",
             params={"token": self.servers.token},
             timeout=30,
         )
         answer.raise_for_status()
-        return [e.get("text") for e in answer.json()["events"] if e["event"] == "user"]
+        return answer.json()
+
+    def user_texts(self, phone: str) -> list:
+        events = self.tracker(conversation(phone))["events"]
+        return [e.get("text") for e in events if e["event"] == "user"]
+
+    def handoff_id(self, conversation_id: str) -> int:
+        with self.engine.connect() as connection:
+            return connection.execute(
+                text("select id from handoffs where conversation_id = :c"),
+                {"c": conversation_id},
+            ).scalar_one()
 
 
 @pytest.fixture(scope="module")
@@ -154,6 +171,7 @@ def sms(trained_model, tmp_path_factory):
             "TWILIO_NUMBER": CLINIC_NUMBER,
             "TWILIO_WEBHOOK_URL": PUBLIC_URL,
             "TWILIO_API_BASE_URL": twilio.base_url,
+            "CHAT_RATE_LIMIT": f"{RATE}/600",
         }
         with run_servers(trained_model, tmp, extra_env=env) as servers:
             yield SmsWorld(servers, twilio, token, url)
@@ -283,7 +301,7 @@ def test_send_failures_are_retried_then_recorded(sms):
     rows = sms.settled_rows(phone, len(expected))
     assert dict(rows[0]) | {"id": 0, "created_at": 0, "updated_at": 0} == {
         "id": 0,
-        "conversation_id": phone,
+        "conversation_id": conversation(phone),
         "phone_e164": phone,
         "body": NOTICE[0],
         "buttons": None,
@@ -366,10 +384,7 @@ def test_staff_reply_reaches_the_patient_unless_opted_out(sms):
     )
 
     def handoff_id(phone):
-        with sms.engine.connect() as connection:
-            return connection.execute(
-                text("select id from handoffs where conversation_id = :p"), {"p": phone}
-            ).scalar_one()
+        return sms.handoff_id(conversation(phone))
 
     phone = new_phone()
     sms.text(phone, "I want to talk to a person")
@@ -416,3 +431,132 @@ def test_intake_prompts_over_sms_never_ask_for_the_opt_out_word(sms):
     assert '"stop the form"' in prompt and '"cancel"' not in prompt
     sms.text(phone, "stop the form")
     sms.twilio.wait_for(sent_to_phone_containing("not kept your details"), 30)
+
+
+def test_the_conversation_id_is_a_keyed_hash_not_the_number(sms):
+    phone = new_phone()
+    sms.text(phone, "hello")
+    with sms.engine.connect() as connection:
+        senders = {
+            sender
+            for (sender,) in connection.execute(
+                text("select distinct sender_id from events where sender_id like :p"),
+                {"p": f"%{phone[-7:]}%"},
+            )
+        }
+        ours = connection.execute(
+            text("select count(*) from events where sender_id = :c"),
+            {"c": conversation(phone)},
+        ).scalar_one()
+    assert senders == set() and ours > 0
+
+
+def test_rest_cannot_read_an_sms_patients_intake_or_divert_a_staff_reply(sms):
+    """The REST channel took the patient's number (or SMS id) as its sender: it
+    read back their intake, wrote into their conversation, and the staff reply
+    that followed went to the REST channel instead of an SMS."""
+    phone = new_phone()
+    rest = sms.servers.base_url + "/webhooks/rest/webhook"
+    for step in [
+        "please have the clinic contact me",
+        "Ana Lopez",
+        "555 234 5678",
+        "skip",
+        "burning pain in both feet",
+        "weekday mornings",
+        "yes",  # consent: the bot reads the request back
+    ]:
+        sms.text(phone, step)
+    sms.twilio.wait_for(
+        lambda sent: any(
+            m.get("To") == phone and "Ana Lopez" in m.get("Body", "") for m in sent
+        ),
+        30,
+    )
+
+    def attack(message: str) -> None:
+        for sender in (phone, conversation(phone)):
+            answer = requests.post(
+                rest, json={"sender": sender, "message": message}, timeout=60
+            )
+            assert answer.status_code == 400, answer.text
+            assert "Ana" not in answer.text and "555" not in answer.text
+
+    attack("No")  # would have the form read the details back again
+    events = sms.tracker(conversation(phone))["events"]
+    assert {e.get("input_channel") for e in events if e["event"] == "user"} == {
+        "twilio"
+    }
+    # Nothing was written under the number either (the ids of before the fix).
+    assert not any(e["event"] == "user" for e in sms.tracker(phone)["events"])
+
+    sms.text(phone, "yes")  # the patient confirms: their request is sent
+    sms.twilio.wait_for(
+        lambda sent: any(
+            m.get("To") == phone and "Thank you, Ana" in m.get("Body", "") for m in sent
+        ),
+        30,
+    )
+    sms.text(phone, "I want to talk to a person")
+    sms.twilio.wait_for(
+        lambda sent: any(
+            m.get("To") == phone and "clinic's staff" in m.get("Body", "") for m in sent
+        ),
+        30,
+    )
+    attack("never mind, I'm fine")  # would make REST the "latest" channel
+    count = len(sms.replies(phone))
+    service = HandoffService(sms.servers.base_url, sms.servers.token, sms.engine)
+    reply = "Hi Ana, this is Dana from the clinic."
+    service.reply(sms.handoff_id(conversation(phone)), reply, "Dana")
+    assert reply in sms.replies(phone, count + 1)[-1]  # by SMS, not swallowed
+
+
+def test_a_flood_of_sms_is_refused_with_one_notice_and_nothing_stored(sms):
+    phone = new_phone()
+    for _ in range(RATE):
+        sms.text(phone, "hello")
+    assert len(sms.user_texts(phone)) == RATE
+    for number in range(3):
+        answer = sms.text(phone, f"flood {number}")
+        assert "<Response>" in answer.text
+    sms.twilio.wait_for(
+        lambda sent: any(
+            m.get("To") == phone and "faster than I can answer" in m.get("Body", "")
+            for m in sent
+        ),
+        30,
+    )
+    time.sleep(1)  # a second notice would be on its way by now
+    notices = [b for b in sms.twilio.to(phone) if "faster than I can answer" in b]
+    assert len(notices) == 1  # once per window, not once per message
+    texts = sms.user_texts(phone)
+    assert len(texts) == RATE and not any("flood" in t for t in texts)
+    sms.text(phone, "STOP")  # an opt-out is never held back
+    with sms.engine.connect() as connection:
+        (opted_out,) = connection.execute(
+            text("select opted_out from sms_opt_outs where phone_e164 = :p"),
+            {"p": phone},
+        ).one()
+    assert opted_out in (True, 1)
+
+
+def test_staff_reply_to_a_conversation_of_before_the_hmac_ids_goes_by_sms(sms):
+    """Rows from before the HMAC ids keep the number as conversation id."""
+    from bot.db.engine import session_scope
+    from bot.db.repository import open_handoff
+
+    phone = new_phone()
+    with session_scope(sms.engine) as db:
+        handoff_id = open_handoff(
+            db,
+            conversation_id=phone,
+            channel="twilio",
+            reason="requested",
+            summary="asked for a person",
+        ).id
+    service = HandoffService(sms.servers.base_url, sms.servers.token, sms.engine)
+    service.reply(handoff_id, "Hello from the clinic, this is Sam.", "Sam")
+    assert sms.replies(phone) == ["Hello from the clinic, this is Sam."]
+    (row,) = sms.settled_rows(phone, 1)
+    assert row["conversation_id"] == phone and row["status"] == "sent"

@@ -16,7 +16,8 @@ import sqlalchemy as sa
 from twilio.base.exceptions import TwilioRestException
 from twilio.request_validator import RequestValidator
 
-from bot.channels import twilio_sms
+from bot.channels import ids, twilio_sms
+from bot.channels.limits import RateLimiter
 from bot.channels.sms_format import sms_bodies
 from bot.channels.twilio_sms import (
     HELP_TEXT,
@@ -414,7 +415,7 @@ async def test_a_message_reaches_rasa_as_the_patient(channel):
     (message,) = rasa.messages
     assert (message.text, message.sender_id, message.input_channel) == (
         "Is it safe?",
-        PHONE,
+        ids.sms_conversation_id(PHONE),  # a keyed hash, never the number
         "twilio",
     )
     assert message.message_id == "SM1"
@@ -512,3 +513,65 @@ async def test_database_down_stop_gets_503_and_questions_still_reach_rasa(tmp_pa
     assert (await receive(channel, signed(sms("1")), rasa)).status == 200
     assert [m.text for m in rasa.messages] == ["1"]
     dispose_engines()
+
+
+# --- conversation ids and rate limits ----------------------------------------------
+
+
+async def test_replies_to_an_sms_id_go_to_its_number(channel):
+    rasa = Rasa()
+    await receive(channel, signed(sms("hello")), rasa)
+    conversation_id = rasa.messages[0].sender_id
+    await channel.get_output_channel().send_text_message(conversation_id, "Hi")
+    await channel.sender.drain()
+    assert [(m["to"], m["body"]) for m in channel.messages.sent] == [(PHONE, "Hi")]
+    with session_scope(channel.sender._engine()) as session:
+        (row,) = session.execute(sa.select(SmsMessage)).scalars().all()
+        assert (row.conversation_id, row.phone_e164) == (conversation_id, PHONE)
+
+
+async def test_after_a_restart_the_number_comes_from_the_records(channel, database_url):
+    """A staff reply after a restart: the new process never saw the patient."""
+    conversation_id = ids.sms_conversation_id(PHONE)
+    await channel.get_output_channel().send_text_message(PHONE, "earlier reply")
+    await channel.sender.drain()
+    with session_scope(channel.sender._engine()) as session:  # as if sent to the id
+        session.execute(sa.update(SmsMessage).values(conversation_id=conversation_id))
+    restarted = TwilioSmsInput(SmsSettings.from_env(ENV), database_url)
+    restarted.sender._client = channel.sender._client
+    await restarted.get_output_channel().send_text_message(conversation_id, "Hello")
+    await restarted.sender.drain()
+    assert [m["to"] for m in channel.messages.sent] == [PHONE, PHONE]
+
+
+async def test_a_reply_to_an_sms_id_with_no_known_number_is_dropped(channel, caplog):
+    unknown = "sms-" + "f" * 32
+    await channel.get_output_channel().send_text_message(unknown, "Hi")
+    await channel.sender.drain()
+    assert channel.messages.sent == [] and rows(channel) == []
+    assert "no number known" in caplog.text
+
+
+async def test_a_flood_reaches_no_one_and_gets_one_notice(channel):
+    channel.limiter = RateLimiter(2, 60)
+    channel.warned = RateLimiter(1, 60)
+    rasa = Rasa()
+    for number in range(5):
+        answer = await receive(channel, signed(sms(f"message {number}")), rasa)
+        assert answer.status == 200
+    assert [m.text for m in rasa.messages] == ["message 0", "message 1"]
+    notices = [m for m in channel.messages.sent if "faster than I" in m["body"]]
+    assert len(notices) == 1
+    # An opt-out is never held back by the limit.
+    await receive(channel, signed(sms("STOP")), rasa)
+    assert await channel.sender.is_opted_out(PHONE)
+
+
+def test_the_id_key_is_required_outside_a_local_run(monkeypatch, database_url):
+    monkeypatch.setenv("APP_ENV", "production")
+    monkeypatch.delenv("SMS_ID_SECRET", raising=False)
+    with pytest.raises(SettingsError, match="SMS_ID_SECRET"):
+        TwilioSmsInput(SmsSettings.from_env({**ENV, "APP_ENV": "production"}))
+    monkeypatch.setenv("SMS_ID_SECRET", "k" * 32)
+    channel = TwilioSmsInput(SmsSettings.from_env({**ENV, "APP_ENV": "production"}))
+    assert channel.conversation_id(PHONE) == ids.sms_conversation_id(PHONE, b"k" * 32)
