@@ -197,3 +197,85 @@ def test_crashes_far_apart_never_add_up(tmp_path):
     finally:
         supervisor.stop()
     assert sum("restarting it in 1 s" in line for line in lines) == 8
+
+
+# --- fail closed: real processes, real environment ---------------------------------
+
+
+def start_refused(module_args, env_overrides, tmp_path, timeout=90):
+    """Runs `python -m <module_args>`; (exit code, stderr). Kills its whole group on
+    timeout (a launcher that did start would leave children behind)."""
+    import os
+    import signal
+    import subprocess
+
+    from tests.conftest import ROOT
+
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k
+        not in (
+            "APP_ENV",
+            "HOST",
+            "RASA_API_TOKEN",
+            "ACTION_SERVER_TOKEN",
+            "TWILIO_API_BASE_URL",
+        )
+    }
+    env.update(
+        {
+            "DATABASE_URL": f"sqlite:///{tmp_path / 'rasa.db'}",
+            "RASA_PORT": "1",  # nothing may listen: a start would fail loudly
+            **env_overrides,
+        }
+    )
+    process = subprocess.Popen(
+        [sys.executable, "-m", *module_args],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    try:
+        _, stderr = process.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+        pytest.fail(f"{module_args[0]} started instead of refusing")
+    return process.returncode, stderr
+
+
+@pytest.mark.parametrize(
+    "module",
+    [["bot.serve"], ["bot.action_server"], ["bot.rasa_server", "run", "--enable-api"]],
+    ids=["launcher", "action-server", "rasa-server"],
+)
+def test_beyond_loopback_without_app_env_nothing_starts(module, tmp_path):
+    code, stderr = start_refused(module, {"HOST": "0.0.0.0"}, tmp_path)
+    assert code == 2, stderr[-2000:]
+    assert "APP_ENV must be set" in stderr and "HOST='0.0.0.0'" in stderr
+
+
+def test_a_stand_alone_action_server_outside_local_needs_its_secret(tmp_path):
+    code, stderr = start_refused(
+        ["bot.action_server"],
+        {"APP_ENV": "production", "RASA_API_TOKEN": "r" * 32},
+        tmp_path,
+    )
+    assert code == 2 and "ACTION_SERVER_TOKEN is required" in stderr
+
+
+def test_the_launcher_refuses_plain_http_to_twilio_outside_local(tmp_path):
+    code, stderr = start_refused(
+        ["bot.serve"],
+        {
+            "APP_ENV": "production",
+            "RASA_API_TOKEN": "r" * 32,
+            "TWILIO_API_BASE_URL": "http://api.twilio.com",
+        },
+        tmp_path,
+    )
+    assert code == 2 and "TWILIO_API_BASE_URL must be an https" in stderr
