@@ -307,7 +307,8 @@ def test_purge_deletes_conversations_past_retention(engine, seeded):
         count(engine, "conversation_summaries", "conversation_id = '+15551234567'") == 0
     )
     assert count(engine, "conversation_reviews") == 0
-    assert count(engine, "console_audit_log", "object_id = '+15551234567'") == 0
+    # Access records outlive the conversations (their own retention, six years).
+    assert count(engine, "console_audit_log", "object_id = '+15551234567'") == 1
     assert count(engine, "events", "sender_id = 'rest-safety'") > 0
     assert count(engine, "handoffs") == 2 and count(engine, "intake_requests") == 1
     later = time.time() + 3 * 86400  # three days on, everything is past retention
@@ -349,7 +350,7 @@ def test_forget_a_patient_by_phone_and_by_conversation(engine, seeded):
         engine, "rest-widget-of-sms-patient", [Turn("hello", intent="greet")]
     )
     summaries.refresh(engine, settle_seconds=0)
-    deleted = privacy.forget(engine, phone=phone)
+    deleted = privacy.forget(engine, phone=phone, settle_seconds=0)
     assert deleted.conversations == 2
     for table, column in [
         ("events", "sender_id"),
@@ -367,10 +368,13 @@ def test_forget_a_patient_by_phone_and_by_conversation(engine, seeded):
     # The standing opt-out is kept: deleting it would let texts to the number resume.
     assert count(engine, "sms_opt_outs", f"phone_e164 = '{phone}'") == 1
     assert count(engine, "events", "sender_id = 'rest-safety'") > 0
-    deleted = privacy.forget(engine, ["rest-hostile"])
+    deleted = privacy.forget(engine, ["rest-hostile"], settle_seconds=0)
     assert deleted.conversations == 1
     assert count(engine, "intake_requests") == 0  # its intake request went too
-    assert count(engine, "console_audit_log", "action = 'forget'") == 2
+    # One "forget" entry per conversation (the number, its WhatsApp form, the
+    # widget conversation of its intake; then rest-hostile), under a pseudonym.
+    assert count(engine, "console_audit_log", "action = 'forget'") == 4
+    assert count(engine, "console_audit_log", f"object_id = '{phone}'") == 0
     with pytest.raises(ValueError):
         privacy.forget(engine, phone="555-1234")
 
