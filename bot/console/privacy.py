@@ -365,21 +365,34 @@ def purge(
 def _patient_conversations(
     engine: Engine, existing: Set[str], ids: Set[str], phone: Optional[str]
 ) -> Set[str]:
-    """`ids`, and with a phone number its SMS conversations and intakes' ones."""
+    """`ids`, and with a phone number its SMS conversations and intakes' ones.
+
+    A number's SMS conversation is `sms-` and a keyed hash of it
+    (`bot.channels.ids.sms_conversation_id`); older ones used the number itself
+    (and `whatsapp:` + number). Conversations the bot texted the number from are
+    found through `sms_messages` too, in case this process lacks the SMS key.
+    """
+    from bot.channels.ids import sms_conversation_id
+
     ids = set(ids)
-    if phone:
-        ids |= {phone, f"whatsapp:{phone}"}
-        if IntakeRequest.__tablename__ in existing:
-            intake = IntakeRequest.__table__
-            with _read(engine) as connection, connection.begin():
-                ids |= {
-                    c
-                    for (c,) in connection.execute(
-                        sa.select(intake.c.conversation_id).where(
-                            intake.c.phone_e164 == phone
-                        )
-                    )
-                }
+    if not phone:
+        return ids
+    ids |= {phone, f"whatsapp:{phone}"}
+    try:
+        ids.add(sms_conversation_id(phone))
+    except ValueError:  # SMS_ID_SECRET missing outside a local run
+        pass
+    with _read(engine) as connection, connection.begin():
+        for model in (IntakeRequest, SmsMessage):
+            if model.__tablename__ in existing:
+                table = model.__table__
+                ids |= set(
+                    connection.execute(
+                        sa.select(table.c.conversation_id)
+                        .where(table.c.phone_e164 == phone)
+                        .distinct()
+                    ).scalars()
+                )
     return ids
 
 
@@ -545,7 +558,10 @@ def _forget_pass(
                 ),
             )
     _delete_rows_of(engine, deleted, existing, stale)
-    if phone and (first or phone in stale):
+    # The number's own rows go unless it has texted again since (a new
+    # conversation on one of its SMS conversation ids).
+    texting = {c for c in ids if c.startswith(("+", "whatsapp:", "sms-"))}
+    if phone and (first or texting <= set(stale)):
         for table in (IntakeRequest.__table__, SmsMessage.__table__):
             if table.name in existing:
                 _delete_in_batches(engine, deleted, table, table.c.phone_e164 == phone)
@@ -581,10 +597,11 @@ def forget(
     Args:
         engine: the engine of `DATABASE_URL`.
         conversation_ids: the patient's conversation ids (Rasa sender ids).
-        phone: the patient's phone number in E.164: their SMS conversation (whose
-            id is the number), their intake requests and those requests'
-            conversations, their SMS records (a standing SMS opt-out is kept: it
-            is the patient's instruction not to be texted).
+        phone: the patient's phone number in E.164: their SMS conversations
+            (`sms-` + keyed hash of the number, or the number itself for older
+            ones), their intake requests and those requests' conversations, their
+            SMS records (a standing SMS opt-out is kept: it is the patient's
+            instruction not to be texted).
         settle_seconds: wait before the second pass (0: no second pass).
 
     Returns:

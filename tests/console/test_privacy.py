@@ -42,7 +42,13 @@ from bot.db.repository import (
 from bot.db.tracker_store import ClinicTrackerStore
 from bot.settings import local_secret
 from tests.conftest import BACKENDS, ROOT, fresh_database
-from tests.console.seed import EVENTS, Turn, conversation_rows, seed_clinic
+from tests.console.seed import (
+    EVENTS,
+    Turn,
+    add_conversation,
+    conversation_rows,
+    seed_clinic,
+)
 
 PHONE = "+15551234567"  # the seeded SMS conversation, 5 days old
 SID_OUT = "SM" + "a" * 32
@@ -187,6 +193,25 @@ def test_forget_keeps_who_viewed_the_patient_under_a_keyed_hash(engine, monkeypa
     # Another key (another clinic's checkout) gives another pseudonym.
     monkeypatch.setenv("AUDIT_PSEUDONYM_KEY", "another-key-0123456789abcdef")
     assert pseudonym(PHONE) != "hmac:" + expected
+
+
+def test_forget_by_number_finds_the_hashed_sms_conversation(engine):
+    """SMS conversation ids are a keyed hash of the number (`sms-...`)."""
+    from bot.channels.ids import sms_conversation_id
+
+    sms_id = sms_conversation_id(PHONE)
+    add_conversation(engine, sms_id, [Turn("hello by SMS")], channel="twilio")
+    with engine.begin() as connection:
+        privacy.audit(
+            connection, "nurse@clinic.example", "view", "conversation", sms_id
+        )
+    deleted = privacy.forget(engine, phone=PHONE, settle_seconds=0)
+    assert deleted.conversations == 2  # the number's old conversation and this one
+    assert count(engine, "events", "sender_id = :s", s=sms_id) == 0
+    assert count(engine, "console_audit_log", "object_id = :s", s=sms_id) == 0
+    assert (
+        count(engine, "console_audit_log", "object_id = :p", p=pseudonym(sms_id)) == 2
+    )  # the view and the forget
 
 
 # --- #16: forget against a running turn --------------------------------------------
