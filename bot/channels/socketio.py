@@ -13,8 +13,30 @@ subclass, configured in `credentials.yml` as
   included.
 - Any payload is taken as it comes. Here the session id must look like one the
   server handed out (32 hex characters), the message must be text of at most
-  `MAX_MESSAGE_CHARS`; anything else gets a plain answer (`chat_error` event),
-  never a crash and never a half-stored message.
+  `MAX_MESSAGE_CHARS`, its `metadata` at most `MAX_METADATA_BYTES` of JSON, and a
+  session (and a socket) may send at most `CHAT_RATE_LIMIT` messages
+  (`bot.channels.limits`); anything else gets a plain answer (`chat_error`
+  event), never a crash, and nothing of it is stored. A socket.io packet over
+  `MAX_PACKET_BYTES` is dropped by the transport before it is even parsed.
+
+And three more that matter on a shared computer (the session id is a bearer
+token for the whole conversation):
+
+- **Start over leaves the old conversation.** A socket belongs to one session at
+  a time: a new `session_request` takes it out of the room of the session it had,
+  so the next person at that screen never receives the previous patient's staff
+  replies, and a message for another session than the socket's is refused.
+- **Idle sessions expire on the server.** A session whose conversation has had
+  no event for `WIDGET_SESSION_IDLE_MINUTES` (default 60) is not resumed: a
+  `session_request` with it gets a new session and no history, and a message
+  with it gets `session_expired` (the widget then starts over). An id the
+  server has no conversation for is replaced too, unless this socket was just
+  given it.
+- **No intake read-back in the history.** The request summary the bot reads
+  back (name, phone, email, condition: `utter_ask_intake_confirmed`), the
+  confirmation that names the patient (`utter_intake_submitted`) and the
+  patient's own answers while the intake form runs are replaced by
+  `HIDDEN_TEXT` in the replayed history (they were shown live, once).
 
 The channel keeps Rasa's name, `socketio`, and its events (`user_uttered`,
 `bot_uttered`, `session_request`, `session_confirm`), so Rasa's own tools and the
@@ -28,11 +50,12 @@ allowed to open a connection. A local run allows the demo page.
 from __future__ import annotations
 
 import inspect
+import json
 import logging
 import os
-import re
+import time
 import uuid
-from typing import Any, Awaitable, Callable, Dict, List, Optional, Text
+from typing import Any, Awaitable, Callable, Dict, List, Optional, Text, Tuple
 
 from rasa.core.channels.channel import OutputChannel, UserMessage
 from rasa.core.channels.socketio import SocketBlueprint, SocketIOInput, SocketIOOutput
@@ -42,19 +65,55 @@ from sanic.request import Request
 from sanic.response import HTTPResponse
 from socketio import AsyncServer
 
+from bot.channels import ids
+from bot.channels.limits import MAX_MESSAGE_CHARS, RateLimiter, too_fast_text
+
 logger = logging.getLogger(__name__)
 
-# The widget limits a message to 1000 characters (what the NLU reads, see
-# bot.nlu.components.InputGuard); a longer one did not come from the widget.
-MAX_MESSAGE_CHARS = 4000
+# MAX_MESSAGE_CHARS (4000, shared with REST): the widget limits a message to 1000
+# characters (what the NLU reads, see InputGuard); a longer one is no widget's.
 HISTORY_LIMIT = 100  # messages replayed after a reload
-SESSION_ID = re.compile(r"[0-9a-f]{32}")
+MAX_METADATA_BYTES = 2048  # the widget sends none; more is refused, never stored
+MAX_PACKET_BYTES = 64 * 1024  # engine.io's limit for one packet (its default: 1 MB)
+DEFAULT_IDLE_MINUTES = 60
 LOCAL_ORIGINS = ("http://localhost:8000", "http://127.0.0.1:8000")
 
 TOO_LONG = (
     "That message is too long for me to read. Could you ask it in a few sentences?"
 )
 NO_SESSION = "The chat lost its connection details. Please reload the page."
+TOO_MUCH_METADATA = "I could not read that message. Please type it again."
+EXPIRED = (
+    "This chat was closed after a while without activity, so a new one has "
+    "started. Please send your message again."
+)
+HIDDEN_TEXT = "(Hidden for your privacy: shown once, when it was sent.)"
+# Bot messages that read the patient's details back (`utter_action` of the event).
+READ_BACKS = frozenset({"utter_ask_intake_confirmed", "utter_intake_submitted"})
+INTAKE_FORM = "intake_form"
+
+
+def idle_minutes(env: Optional[Dict[str, str]] = None) -> float:
+    """`WIDGET_SESSION_IDLE_MINUTES`: how long an unused session stays valid.
+
+    Read here, in the channel module, for now (the settings refactor moves it).
+
+    Raises:
+        ValueError: not a positive number.
+    """
+    env = os.environ if env is None else env
+    raw = (env.get("WIDGET_SESSION_IDLE_MINUTES") or "").strip()
+    if not raw:
+        return float(DEFAULT_IDLE_MINUTES)
+    try:
+        minutes = float(raw)
+    except ValueError:
+        minutes = 0.0
+    if not minutes > 0:
+        raise ValueError(
+            f"WIDGET_SESSION_IDLE_MINUTES must be a positive number, got {raw!r}"
+        )
+    return minutes
 
 
 def allowed_origins(env: Optional[Dict[str, str]] = None) -> List[str]:
@@ -78,7 +137,7 @@ def allowed_origins(env: Optional[Dict[str, str]] = None) -> List[str]:
 
 def is_session_id(value: Any) -> bool:
     """True for a session id this channel hands out (32 lowercase hex characters)."""
-    return isinstance(value, str) and SESSION_ID.fullmatch(value) is not None
+    return ids.is_widget_id(value)
 
 
 def staff_name(metadata: Optional[Dict[str, Any]]) -> Optional[str]:
@@ -104,7 +163,8 @@ def history_messages(events: List[Dict[str, Any]]) -> List[Dict[str, Any]]:
     Bot texts are split on blank lines like live replies are; a button click is
     shown with the button's title rather than its payload (e.g. "Yes", not
     "/affirm"). Only the last bot message keeps its quick replies, and only when the
-    patient has not answered since.
+    patient has not answered since. Intake read-backs (`READ_BACKS`) and what the
+    patient typed while the intake form ran are shown as `HIDDEN_TEXT`.
 
     Args:
         events: the tracker's events as dicts (`tracker.current_state` format).
@@ -116,18 +176,25 @@ def history_messages(events: List[Dict[str, Any]]) -> List[Dict[str, Any]]:
     """
     messages: List[Dict[str, Any]] = []
     offered: Dict[str, str] = {}  # payload -> title of the last buttons
+    in_intake = False
     for event in events:
         kind = event.get("event")
-        if kind == "user":
+        if kind == "active_loop":
+            in_intake = event.get("name") == INTAKE_FORM
+        elif kind == "user":
             text = event.get("text") or ""
             text = offered.get(text, text)
             if text.startswith("/"):
                 continue  # an intent payload with no known title: nothing to show
+            if in_intake and text not in offered.values():
+                text = HIDDEN_TEXT  # a name, number, email or condition
             messages.append({"sender": "user", "text": text, "quick_replies": []})
             offered = {}
         elif kind == "bot":
             buttons = (event.get("data") or {}).get("buttons") or []
             parts = [p for p in (event.get("text") or "").strip().split("\n\n") if p]
+            if _is_read_back(event.get("metadata")):
+                parts = [HIDDEN_TEXT]
             staff = staff_name(event.get("metadata"))
             for part in parts or ([""] if buttons else []):
                 message = {"sender": "bot", "text": part, "quick_replies": []}
@@ -147,6 +214,21 @@ def history_messages(events: List[Dict[str, Any]]) -> List[Dict[str, Any]]:
         if message is not last_bot or messages[-1]["sender"] == "user":
             message["quick_replies"] = []
     return messages[-HISTORY_LIMIT:]
+
+
+def _is_read_back(metadata: Any) -> bool:
+    """True for a bot message that reads the patient's intake details back."""
+    if not isinstance(metadata, dict):
+        return False
+    return metadata.get("utter_action") in READ_BACKS or "summary" in metadata
+
+
+def _last_event_time(tracker: Any) -> Optional[float]:
+    """When the conversation last had an event (epoch seconds), None if never."""
+    events = getattr(tracker, "events", None) if tracker is not None else None
+    if not events:
+        return None
+    return max((getattr(e, "timestamp", 0) or 0) for e in list(events)[-20:])
 
 
 class ClinicSocketIOOutput(SocketIOOutput):
@@ -184,6 +266,11 @@ class ClinicSocketIOInput(SocketIOInput):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.cors_allowed_origins: List[str] = allowed_origins()
+        self.idle_seconds = idle_minutes() * 60
+        self.limiter = RateLimiter.from_env()
+        # socket id -> the session it was given or resumed (one at a time)
+        self._sessions: Dict[str, str] = {}
+        self._clock: Callable[[], float] = time.time
 
     def blueprint(
         self, on_new_message: Callable[[UserMessage], Awaitable[Any]]
@@ -192,7 +279,9 @@ class ClinicSocketIOInput(SocketIOInput):
         # Never [] (Rasa's choice): to python-socketio that means "check no origin".
         # None allows the server's own origin only.
         sio = AsyncServer(
-            async_mode="sanic", cors_allowed_origins=self.cors_allowed_origins or None
+            async_mode="sanic",
+            cors_allowed_origins=self.cors_allowed_origins or None,
+            max_http_buffer_size=MAX_PACKET_BYTES,
         )
         blueprint = _AppBlueprint(sio, self.socketio_path, "socketio_webhook", __name__)
         self.sio = sio
@@ -208,17 +297,27 @@ class ClinicSocketIOInput(SocketIOInput):
         ) -> bool:
             return self._authorised(auth)
 
+        @sio.on("disconnect", namespace=namespace)
+        async def disconnect(sid: Text, *_: Any) -> None:
+            self._sessions.pop(sid, None)
+
         @sio.on("session_request", namespace=namespace)
         async def session_request(sid: Text, data: Any = None) -> None:
             requested = data.get("session_id") if isinstance(data, dict) else None
-            session_id = requested if is_session_id(requested) else uuid.uuid4().hex
-            if self.session_persistence:
-                # The fix: python-socketio >= 5.12 made enter_room a coroutine.
-                entered = sio.enter_room(sid, session_id, namespace=namespace)
-                if inspect.isawaitable(entered):
-                    await entered
+            tracker = None
+            if is_session_id(requested):
+                tracker = await self._tracker(blueprint, requested)
+            if tracker is not None and self._live(tracker):
+                session_id = requested
+            else:  # new, unknown to the server, or idle too long: a new session
+                session_id, tracker = uuid.uuid4().hex, None
+            await self._join(sid, session_id)
             await sio.emit("session_confirm", session_id, room=sid, namespace=namespace)
-            history = await self._history(blueprint, session_id) if requested else []
+            history = (
+                history_messages(tracker.current_state(EventVerbosity.ALL)["events"])
+                if tracker is not None
+                else []
+            )
             await sio.emit(
                 "history",
                 {"session_id": session_id, "messages": history},
@@ -229,6 +328,19 @@ class ClinicSocketIOInput(SocketIOInput):
         @sio.on(self.user_message_evt, namespace=namespace)
         async def handle_message(sid: Text, data: Any = None) -> None:
             problem, sender_id, text, metadata = self._read_message(sid, data)
+            if not problem and self.session_persistence:
+                problem = await self._session_problem(blueprint, sid, sender_id)
+            if not problem:
+                wait = self.limiter.retry_after(f"widget:{sender_id}", f"sid:{sid}")
+                if wait is not None:
+                    logger.warning("Widget message refused: over the rate limit")
+                    problem = too_fast_text(wait)
+            if problem == EXPIRED:
+                await self._leave(sid)
+                await sio.emit(
+                    "session_expired", {"text": EXPIRED}, room=sid, namespace=namespace
+                )
+                return
             if problem:
                 await sio.emit(
                     "chat_error", {"text": problem}, room=sid, namespace=namespace
@@ -264,7 +376,9 @@ class ClinicSocketIOInput(SocketIOInput):
             token and decode_bearer_token(token, self.jwt_key, self.jwt_algorithm)
         )
 
-    def _read_message(self, sid: Text, data: Any):
+    def _read_message(
+        self, sid: Text, data: Any
+    ) -> Tuple[Optional[str], str, str, Dict[str, Any]]:
         """Checks a `user_uttered` payload: (problem, sender id, text, metadata)."""
         if not isinstance(data, dict) or not isinstance(data.get("message"), str):
             return "I could not read that message. Please type it again.", "", "", {}
@@ -279,21 +393,77 @@ class ClinicSocketIOInput(SocketIOInput):
         else:
             sender_id = sid
         metadata = data.get(self.metadata_key)
-        return None, sender_id, text, metadata if isinstance(metadata, dict) else {}
+        if not isinstance(metadata, dict):
+            return None, sender_id, text, {}
+        try:
+            size = len(json.dumps(metadata, ensure_ascii=False).encode("utf-8"))
+        except (TypeError, ValueError):  # not JSON (cannot happen over socket.io)
+            size = MAX_METADATA_BYTES + 1
+        if size > MAX_METADATA_BYTES:
+            logger.warning("Widget message refused: metadata of %d bytes", size)
+            return TOO_MUCH_METADATA, "", "", {}
+        return None, sender_id, text, metadata
+
+    def _live(self, tracker: Any) -> bool:
+        """True when the conversation had an event within the idle time."""
+        last = _last_event_time(tracker)
+        return last is not None and self._clock() - last <= self.idle_seconds
+
+    async def _session_problem(
+        self, blueprint: _AppBlueprint, sid: Text, session_id: str
+    ) -> Optional[str]:
+        """Why this socket may not write to `session_id` now, or None.
+
+        A socket writes to its own session only. A socket that has none yet (a
+        reconnection sends its buffered messages before asking for its session)
+        takes the message's session if the server has a live conversation for it.
+        """
+        own = self._sessions.get(sid)
+        if own is not None and own != session_id:
+            return NO_SESSION  # e.g. a message from before "Start over"
+        tracker = await self._tracker(blueprint, session_id)
+        if tracker is not None and _last_event_time(tracker) is not None:
+            if not self._live(tracker):
+                return EXPIRED
+        elif own is None:
+            return NO_SESSION  # an id the server never handed to this socket
+        if own is None:
+            await self._join(sid, session_id)
+        return None
+
+    async def _join(self, sid: Text, session_id: str) -> None:
+        """Moves the socket into `session_id`'s room, out of any earlier one."""
+        await self._leave(sid)
+        self._sessions[sid] = session_id
+        if self.session_persistence and self.sio is not None:
+            # The fix: python-socketio >= 5.12 made enter_room a coroutine.
+            entered = self.sio.enter_room(sid, session_id, namespace=self.namespace)
+            if inspect.isawaitable(entered):
+                await entered
+
+    async def _leave(self, sid: Text) -> None:
+        """Takes the socket out of its session's room (it keeps its own)."""
+        self._sessions.pop(sid, None)
+        if self.sio is None:
+            return
+        namespace = self.namespace or "/"
+        for room in list(self.sio.rooms(sid, namespace=namespace) or []):
+            if room in (sid, None):
+                continue
+            left = self.sio.leave_room(sid, room, namespace=namespace)
+            if inspect.isawaitable(left):
+                await left
 
     @staticmethod
-    async def _history(blueprint: _AppBlueprint, session_id: str) -> List[Dict]:
-        """The conversation so far, or nothing when it cannot be read."""
+    async def _tracker(blueprint: _AppBlueprint, session_id: str) -> Any:
+        """The conversation's full tracker, or None when unknown or unreadable."""
         app = getattr(blueprint.ctx, "app", None)  # None until registered
         agent = getattr(app.ctx, "agent", None) if app is not None else None
         if agent is None or agent.tracker_store is None:
-            return []
+            return None
         try:
             # Full: `retrieve` starts at the last session start, after its notice.
-            tracker = await agent.tracker_store.retrieve_full_tracker(session_id)
+            return await agent.tracker_store.retrieve_full_tracker(session_id)
         except Exception:  # noqa: BLE001 - a reload must never kill the socket
-            logger.exception("Could not read a widget conversation's history.")
-            return []
-        if tracker is None:
-            return []
-        return history_messages(tracker.current_state(EventVerbosity.ALL)["events"])
+            logger.exception("Could not read a widget conversation.")
+            return None

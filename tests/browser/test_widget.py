@@ -157,10 +157,24 @@ def test_keyboard_only_conversation(page):
     expect()(launcher).to_be_focused()
 
 
-def test_axe_finds_no_serious_or_critical_violations(page):
+@pytest.mark.parametrize(
+    "viewport", [(1280, 800), (360, 640)], ids=["desktop", "phone"]
+)
+def test_axe_finds_no_serious_or_critical_violations(page, viewport):
+    page.set_viewport_size({"width": viewport[0], "height": viewport[1]})
     log = open_chat(page)
-    ask(page, "is it safe?")
-    expect()(log).to_contain_text(answer_part("is_it_safe", 0))
+    # Several messages, so the log scrolls (axe: scrollable-region-focusable).
+    for question, key in [
+        ("is it safe?", "is_it_safe"),
+        ("how fast does it work?", "onset_speed"),
+        ("what are the side effects?", "side_effects"),
+    ]:
+        ask(page, question)
+        expect()(log).to_contain_text(answer_part(key, 0))
+    assert page.evaluate(
+        "(() => { const l = document.querySelector('.msp-chat__log');"
+        " return l.scrollHeight > l.clientHeight; })()"
+    ), "the log should scroll for this check to mean something"
     page.evaluate(AXE.read_text())  # as the test's script: the page's CSP allows none
     result = page.evaluate(
         """() => axe.run(document, {runOnly: {type: 'tag', values:
@@ -173,6 +187,36 @@ def test_axe_finds_no_serious_or_critical_violations(page):
     ]
     assert serious == []
     assert result["passes"], "axe ran no checks"
+    checked = {v["id"] for v in result["passes"]}
+    assert "scrollable-region-focusable" in checked
+
+
+def test_the_conversation_log_scrolls_from_the_keyboard(page):
+    log = open_chat(page)
+    for question in (
+        "is it safe?",
+        "how fast does it work?",
+        "what are the side effects?",
+    ):
+        ask(page, question)
+        expect()(page.locator(".msp-chat__typing")).to_be_hidden()
+    expect()(log).to_have_attribute("tabindex", "0")
+    expect()(log).to_have_accessible_name("Conversation")
+    page.get_by_label("Type your question").focus()
+    # Shift+Tab from the input reaches the log (nothing focusable in between).
+    for _ in range(10):
+        page.keyboard.press("Shift+Tab")
+        if page.evaluate("document.activeElement.getAttribute('role')") == "log":
+            break
+    expect()(log).to_be_focused()
+    bottom = page.evaluate("document.querySelector('.msp-chat__log').scrollTop")
+    assert bottom > 0
+    page.keyboard.press("Home")  # scrolls the focused log (smoothly: wait for it)
+    for _ in range(50):  # (wait_for_function would need 'unsafe-eval' in the CSP)
+        if page.evaluate("document.querySelector('.msp-chat__log').scrollTop") == 0:
+            break
+        page.wait_for_timeout(100)
+    assert page.evaluate("document.querySelector('.msp-chat__log').scrollTop") == 0
 
 
 def test_markup_in_a_message_is_shown_as_text(page):
@@ -305,3 +349,128 @@ def test_crisis_message_gets_emergency_guidance_not_an_faq(page, product):
     with session_scope(get_engine(product.database_url)) as db:
         handoff = latest_active_handoff(db, session)
         assert handoff is not None and handoff.urgent and handoff.reason == "crisis"
+
+
+def new_handoff(product, conversation_id: str) -> int:
+    from bot.db.engine import get_engine, session_scope
+    from bot.db.migrate import upgrade
+    from bot.db.repository import open_handoff
+
+    upgrade(product.database_url)  # the launcher's job; run_servers skips it
+    with session_scope(get_engine(product.database_url)) as db:
+        return open_handoff(
+            db,
+            conversation_id=conversation_id,
+            channel="socketio",
+            reason="requested",
+            summary="asked for a person",
+        ).id
+
+
+def staff(product):
+    from bot.db.engine import get_engine
+    from bot.handoff import HandoffService
+
+    engine = get_engine(product.database_url)
+    return HandoffService(product.base_url, product.token, engine=engine)
+
+
+def session_of(page) -> str:
+    return page.evaluate("localStorage.getItem('msp-chat-session')")
+
+
+def test_start_over_leaves_the_previous_patients_conversation(page, product):
+    """Two sessions on one socket: after "Start over", the next person at the
+    screen must not receive the previous patient's staff reply."""
+    log = open_chat(page)
+    ask(page, "is it safe?")
+    expect()(log).to_contain_text(answer_part("is_it_safe", 0))
+    first = session_of(page)
+    page.get_by_role("button", name="Start over").click()
+    expect()(log.get_by_role("button", name="Is it safe?")).to_be_visible()
+    expect()(log).not_to_contain_text(answer_part("is_it_safe", 0))
+    second = session_of(page)
+    assert second and second != first
+
+    service = staff(product)
+    service.reply(new_handoff(product, first), "For the first patient only.", "Sam")
+    service.reply(new_handoff(product, second), "For the person here now.", "Sam")
+    # Both went down the same socket in this order: the second one arriving means
+    # the first one would have arrived before it.
+    expect()(log).to_contain_text("For the person here now.")
+    expect()(log).not_to_contain_text("For the first patient only.")
+    page.reload()
+    expect()(page.get_by_role("log", name="Conversation")).to_contain_text(
+        "For the person here now."
+    )
+    expect()(page.get_by_role("log", name="Conversation")).not_to_contain_text(
+        "For the first patient only."
+    )
+
+
+def age_conversation(product, conversation_id: str, seconds: int) -> None:
+    """Makes every event of a conversation `seconds` older (its idle time)."""
+    import sqlite3
+
+    with sqlite3.connect(product.db_path) as db:
+        db.execute(
+            "update events set timestamp = timestamp - ?, data = json_set(data, "
+            "'$.timestamp', json_extract(data, '$.timestamp') - ?) "
+            "where sender_id = ?",
+            (seconds, seconds, conversation_id),
+        )
+
+
+def test_an_idle_session_is_not_resumed_and_its_history_not_replayed(page, product):
+    log = open_chat(page)
+    ask(page, "is it safe?")
+    expect()(log).to_contain_text(answer_part("is_it_safe", 0))
+    old = session_of(page)
+    age_conversation(product, old, 2 * 3600)  # WIDGET_SESSION_IDLE_MINUTES is 60
+
+    page.reload()  # e.g. the next person at a shared computer
+    log = page.get_by_role("log", name="Conversation")
+    expect()(log.get_by_role("button", name="Is it safe?")).to_be_visible()  # new
+    expect()(log).not_to_contain_text(answer_part("is_it_safe", 0))
+    expect()(log).not_to_contain_text("is it safe?")
+    assert session_of(page) not in (None, old)
+
+
+def test_a_message_to_an_idle_session_starts_over(page, product):
+    log = open_chat(page)
+    ask(page, "is it safe?")
+    expect()(log).to_contain_text(answer_part("is_it_safe", 0))
+    old = session_of(page)
+    age_conversation(product, old, 2 * 3600)  # left open, unattended
+
+    ask(page, "how fast does it work?")
+    expect()(page.get_by_role("status")).to_contain_text("new one has started")
+    expect()(log).not_to_contain_text(answer_part("is_it_safe", 0))
+    expect()(log.get_by_role("button", name="Is it safe?")).to_be_visible()
+    assert session_of(page) not in (None, old)
+    ask(page, "how fast does it work?")  # the patient sends it again
+    expect()(log).to_contain_text(answer_part("onset_speed", 0))
+
+
+def test_intake_read_back_is_not_replayed_after_a_reload(page):
+    log = open_chat(page)
+    for text, prompt in [
+        ("please have the clinic contact me", "full name"),
+        ("Ana Lopez", "phone"),
+        ("555 234 5678", "email"),
+        ("ana.lopez@example.org", "pain or condition"),
+        ("burning pain in both feet", "best time"),
+        ("weekday mornings", "agree"),
+        ("yes", "Shall I send it"),
+    ]:
+        ask(page, text)
+        expect()(bot_bubbles(page).last).to_contain_text(prompt)
+    expect()(log).to_contain_text("ana.lopez@example.org")  # read back, live, once
+
+    page.reload()
+    log = page.get_by_role("log", name="Conversation")
+    expect()(log).to_contain_text("Hidden for your privacy")
+    for secret in ("Ana Lopez", "555", "ana.lopez@example.org", "burning pain"):
+        expect()(log).not_to_contain_text(secret)
+    ask(page, "yes")  # the conversation goes on: the request is sent
+    expect()(bot_bubbles(page).last).to_contain_text("request is with the clinic")

@@ -3,17 +3,25 @@
 from __future__ import annotations
 
 import asyncio
+import time
+from types import SimpleNamespace
 
 import pytest
 
+from bot.channels.limits import RateLimiter
 from bot.channels.socketio import (
+    EXPIRED,
+    HIDDEN_TEXT,
     MAX_MESSAGE_CHARS,
+    MAX_METADATA_BYTES,
     NO_SESSION,
     TOO_LONG,
+    TOO_MUCH_METADATA,
     ClinicSocketIOInput,
     ClinicSocketIOOutput,
     allowed_origins,
     history_messages,
+    idle_minutes,
     is_session_id,
     staff_name,
 )
@@ -117,6 +125,49 @@ def test_output_sends_the_staff_name_with_each_paragraph_of_a_staff_reply():
     ]
 
 
+def test_history_hides_intake_read_backs_and_the_answers_typed_into_the_form():
+    summary = "Name: Ana Lopez\nPhone: +15552345678\nEmail: ana@example.org"
+    events = [
+        user("sign me up"),
+        {"event": "active_loop", "name": "intake_form"},
+        bot("What is your full name?"),
+        user("Ana Lopez"),
+        bot("And your phone number?"),
+        user("555 234 5678"),
+        {
+            "event": "bot",
+            "text": f"Here is your request:\n\n{summary}\n\nShall I send it?",
+            "data": {"buttons": [{"title": "Yes, send it", "payload": "Yes"}]},
+            "metadata": {"utter_action": "utter_ask_intake_confirmed"},
+        },
+        user("Yes"),
+        {"event": "active_loop", "name": None},
+        {
+            "event": "bot",
+            "text": "Thank you, Ana. Your request is with the clinic's team.",
+            "metadata": {"utter_action": "utter_intake_submitted"},
+        },
+        user("is it safe?"),
+        bot("Answer."),
+    ]
+    messages = history_messages(events)
+    shown = "\n".join(m["text"] for m in messages)
+    for secret in ("Ana", "Lopez", "555", "ana@example.org", "Here is your request"):
+        assert secret not in shown
+    assert [m["text"] for m in messages] == [
+        "sign me up",
+        "What is your full name?",
+        HIDDEN_TEXT,
+        "And your phone number?",
+        HIDDEN_TEXT,
+        HIDDEN_TEXT,  # the read-back
+        "Yes, send it",  # a button's title is no secret
+        HIDDEN_TEXT,  # "Thank you, Ana"
+        "is it safe?",
+        "Answer.",
+    ]
+
+
 def test_history_is_capped():
     events = [user(f"question {i}") for i in range(250)]
     messages = history_messages(events)
@@ -163,6 +214,14 @@ def channel():
         ({"message": b"\x00\xff".decode("latin-1")}, NO_SESSION),
         ({"message": "hi", "session_id": "not-a-session"}, NO_SESSION),
         ({"message": "x" * (MAX_MESSAGE_CHARS + 1), "session_id": SESSION}, TOO_LONG),
+        (
+            {
+                "message": "hi",
+                "session_id": SESSION,
+                "metadata": {"x": "y" * MAX_METADATA_BYTES},
+            },
+            TOO_MUCH_METADATA,
+        ),
     ],
 )
 def test_bad_payloads_get_a_plain_answer(channel, data, problem):
@@ -175,6 +234,18 @@ def test_a_good_payload_is_read_with_the_session_as_sender(channel):
         "sid-1", {"message": "¡Hola! <b>", "session_id": SESSION, "metadata": "junk"}
     )
     assert (problem, sender, text, metadata) == (None, SESSION, "¡Hola! <b>", {})
+    small = {"page": "/pricing", "lang": "en"}
+    assert channel._read_message(
+        "sid-1", {"message": "hi", "session_id": SESSION, "metadata": small}
+    ) == (None, SESSION, "hi", small)
+
+
+def test_idle_minutes_setting():
+    assert idle_minutes({}) == 60
+    assert idle_minutes({"WIDGET_SESSION_IDLE_MINUTES": "15"}) == 15
+    for bad in ("0", "-5", "soon"):
+        with pytest.raises(ValueError, match="WIDGET_SESSION_IDLE_MINUTES"):
+            idle_minutes({"WIDGET_SESSION_IDLE_MINUTES": bad})
 
 
 def test_no_configured_origin_means_same_origin_only_not_any(monkeypatch):
@@ -194,46 +265,188 @@ def test_credentials_can_set_the_origins(monkeypatch):
     assert channel.cors_allowed_origins == ["https://clinic.example"]
 
 
-def test_session_request_awaits_enter_room_and_confirms(channel):
+class Widget:
+    """The channel's socket.io handlers, a fake tracker store, what was emitted."""
+
+    def __init__(self, channel, trackers=None):
+        from rasa.shared.core.trackers import DialogueStateTracker
+
+        self.channel = channel
+        self.trackers = trackers or {}  # session id -> list of event dicts
+        self.received = []  # UserMessages that reached "Rasa"
+        self.emitted = []
+
+        async def on_new_message(message):
+            self.received.append(message)
+
+        blueprint = channel.blueprint(on_new_message)
+        widget = self
+
+        class Store:
+            async def retrieve_full_tracker(self, session_id):
+                events = widget.trackers.get(session_id)
+                if events is None:
+                    return None
+                return DialogueStateTracker.from_dict(session_id, events, [])
+
+        agent = SimpleNamespace(tracker_store=Store())
+        blueprint.ctx.app = SimpleNamespace(ctx=SimpleNamespace(agent=agent))
+        self.sio = channel.sio
+        self.handlers = self.sio.handlers["/"]
+
+        async def emit(event, data=None, room=None, namespace=None, **_):
+            self.emitted.append((event, data, room))
+
+        self.sio.emit = emit
+        self.loop = asyncio.new_event_loop()
+
+    def run(self, coroutine):
+        return self.loop.run_until_complete(coroutine)
+
+    def connect(self, eio_sid):
+        return self.run(self.sio.manager.connect(eio_sid, "/"))
+
+    def request(self, sid, session_id):
+        self.emitted.clear()
+        self.run(self.handlers["session_request"](sid, {"session_id": session_id}))
+        confirmed = next(d for e, d, _ in self.emitted if e == "session_confirm")
+        history = next(d for e, d, _ in self.emitted if e == "history")
+        return confirmed, history["messages"]
+
+    def say(self, sid, session_id, text="hello", **extra):
+        self.emitted.clear()
+        payload = {"message": text, "session_id": session_id, **extra}
+        self.run(self.handlers["user_uttered"](sid, payload))
+        return [(e, d) for e, d, _ in self.emitted]
+
+    def rooms(self, sid):
+        return self.sio.manager.get_rooms(sid, "/")
+
+    def close(self):
+        self.loop.close()
+
+
+@pytest.fixture
+def widget(channel):
+    widget = Widget(channel)
+    yield widget
+    widget.close()
+
+
+def conversation(age_seconds, *texts):
+    stamp = time.time() - age_seconds
+    events = [{"event": "action", "name": "action_listen", "timestamp": stamp}]
+    for text in texts:
+        events.append(
+            {
+                "event": "user",
+                "text": text,
+                "timestamp": stamp,
+                "parse_data": {"intent": {}, "entities": []},
+            }
+        )
+        events.append({"event": "bot", "text": f"re: {text}", "timestamp": stamp})
+    return events
+
+
+def test_session_request_awaits_enter_room_and_confirms(widget):
     """The Rasa 3.6 bug: enter_room is a coroutine that must be awaited."""
-    blueprint = channel.blueprint(on_new_message=None)
-    sio = channel.sio
-    handlers = sio.handlers["/"]
-    emitted = []
-
-    async def emit(event, data=None, room=None, namespace=None):
-        emitted.append((event, data, room))
-
-    sio.emit = emit
-
-    async def connect_and_request():
-        sid = await sio.manager.connect("eio-1", "/")
-        await handlers["session_request"](sid, {"session_id": SESSION})
-        return sid
-
-    sid = asyncio.run(connect_and_request())
-    assert SESSION in sio.manager.get_rooms(sid, "/")  # the socket joined its room
-    assert emitted[0] == ("session_confirm", SESSION, sid)
-    assert emitted[1][0] == "history" and emitted[1][1]["messages"] == []
-    del blueprint
+    widget.trackers[SESSION] = conversation(60, "is it safe?")
+    sid = widget.connect("eio-1")
+    confirmed, history = widget.request(sid, SESSION)
+    assert confirmed == SESSION
+    assert SESSION in widget.rooms(sid)  # the socket joined its room
+    assert [m["text"] for m in history] == ["is it safe?", "re: is it safe?"]
 
 
-def test_session_request_replaces_a_forged_session_id(channel):
+@pytest.mark.parametrize(
+    "requested", ["x", None, SESSION], ids=["forged", "none", "unknown"]
+)
+def test_session_request_replaces_a_forged_or_unknown_session_id(widget, requested):
+    sid = widget.connect("eio-1")
+    confirmed, history = widget.request(sid, requested)
+    assert is_session_id(confirmed) and confirmed != requested
+    assert history == []
+    assert confirmed in widget.rooms(sid)
+
+
+def test_start_over_leaves_the_old_conversations_room(widget):
+    """Two sessions on one socket: the next person gets nothing of the first's."""
+    widget.trackers[SESSION] = conversation(60, "my name is Ana")
+    sid = widget.connect("eio-1")
+    widget.request(sid, SESSION)
+    new, history = widget.request(sid, None)  # "Start over"
+    assert history == [] and new != SESSION
+    assert SESSION not in widget.rooms(sid) and new in widget.rooms(sid)
+    # And the socket cannot write to the old conversation any more.
+    assert widget.say(sid, SESSION) == [("chat_error", {"text": NO_SESSION})]
+    assert widget.received == []
+
+
+def test_an_idle_session_is_replaced_without_its_history(widget):
+    idle = widget.channel.idle_seconds
+    widget.trackers[SESSION] = conversation(idle + 60, "my name is Ana")
+    sid = widget.connect("eio-1")
+    confirmed, history = widget.request(sid, SESSION)
+    assert confirmed != SESSION and history == []
+    assert SESSION not in widget.rooms(sid)
+
+
+def test_a_message_to_an_idle_session_is_refused_and_the_widget_starts_over(widget):
+    idle = widget.channel.idle_seconds
+    widget.trackers[SESSION] = conversation(idle - 30, "hello")
+    sid = widget.connect("eio-1")
+    assert widget.request(sid, SESSION)[0] == SESSION  # still live
+    widget.trackers[SESSION] = conversation(idle + 30, "hello")  # time passes
+    assert widget.say(sid, SESSION) == [("session_expired", {"text": EXPIRED})]
+    assert widget.received == [] and SESSION not in widget.rooms(sid)
+
+
+def test_a_reconnected_socket_may_continue_its_live_session(widget):
+    """socket.io sends buffered messages before the widget asks for its session."""
+    widget.trackers[SESSION] = conversation(60, "hello")
+    sid = widget.connect("eio-2")
+    assert widget.say(sid, SESSION, "still there?") == []
+    assert [m.text for m in widget.received] == ["still there?"]
+    assert SESSION in widget.rooms(sid)
+
+
+def test_a_socket_cannot_write_to_a_session_the_server_never_gave_it(widget):
+    sid = widget.connect("eio-1")
+    assert widget.say(sid, SESSION) == [("chat_error", {"text": NO_SESSION})]
+    assert widget.received == []
+
+
+def test_big_metadata_is_refused_and_nothing_reaches_rasa(widget):
+    sid = widget.connect("eio-1")
+    session, _ = widget.request(sid, None)
+    big = {"blob": "x" * 900_000}
+    assert widget.say(sid, session, metadata=big) == [
+        ("chat_error", {"text": TOO_MUCH_METADATA})
+    ]
+    assert widget.received == []
+    assert widget.say(sid, session, metadata={"page": "/"}) == []
+    assert widget.received[0].metadata == {"page": "/"}
+
+
+def test_a_flood_is_refused_with_a_clear_error_and_nothing_reaches_rasa(widget):
+    widget.channel.limiter = RateLimiter(3, 60)
+    sid = widget.connect("eio-1")
+    session, _ = widget.request(sid, None)
+    for _ in range(3):
+        assert widget.say(sid, session) == []
+    ((event, data),) = widget.say(sid, session)
+    assert event == "chat_error" and "faster than I can answer" in data["text"]
+    assert len(widget.received) == 3
+    # A new session on the same socket does not reset the socket's count.
+    other, _ = widget.request(sid, None)
+    assert widget.say(sid, other)[0][0] == "chat_error"
+    assert len(widget.received) == 3
+
+
+def test_the_transport_refuses_huge_packets(channel):
     channel.blueprint(on_new_message=None)
-    emitted = []
-
-    async def emit(event, data=None, room=None, namespace=None):
-        emitted.append((event, data))
-
-    channel.sio.emit = emit
-
-    async def connect_and_request():
-        sid = await channel.sio.manager.connect("eio-1", "/")
-        await channel.sio.handlers["/"]["session_request"](sid, {"session_id": "x"})
-
-    asyncio.run(connect_and_request())
-    confirmed = emitted[0][1]
-    assert is_session_id(confirmed) and confirmed != "x"
+    assert channel.sio.eio.max_http_buffer_size == 64 * 1024
 
 
 @pytest.mark.parametrize(

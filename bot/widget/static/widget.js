@@ -28,6 +28,7 @@
   var sessionId = null;
   var typingTimer = null;
   var greeted = false;
+  var pendingNotice = null; // shown once the next history has arrived
   var ui = {};
 
   function el(tag, attrs, text) {
@@ -244,6 +245,7 @@
 
   function send(message, shown) {
     if (!socket || !sessionId) return;
+    if (socket.connected) setStatus(""); // e.g. the note that the chat started over
     clearQuickReplies();
     addMessage("user", shown || message);
     setTyping(true);
@@ -258,11 +260,19 @@
     send(text);
   }
 
-  function restart() {
+  // A new conversation: the server takes this socket out of the old one's room,
+  // so nothing of the previous conversation reaches this screen any more.
+  function newSession() {
     storage("removeItem", STORAGE_KEY);
+    sessionId = null;
     ui.log.textContent = "";
     greeted = false;
+    setTyping(false);
     if (socket) socket.emit("session_request", { session_id: null });
+  }
+
+  function restart() {
+    newSession();
     ui.input.focus();
   }
 
@@ -270,7 +280,7 @@
     if (socket) return;
     socket = io(serverUrl, { path: "/socket.io", transports: ["websocket", "polling"] });
     socket.on("connect", function () {
-      setStatus("");
+      if (!pendingNotice) setStatus("");
       socket.emit("session_request", { session_id: storage("getItem", STORAGE_KEY) });
     });
     socket.on("session_confirm", function (id) {
@@ -282,6 +292,10 @@
       (data.messages || []).forEach(function (m) {
         addMessage(m.sender, m.text, m.quick_replies, m.staff_name);
       });
+      if (pendingNotice) {
+        setStatus(pendingNotice);
+        pendingNotice = null;
+      }
       if (!(data.messages || []).length && !greeted) {
         greeted = true; // a new conversation: the notice and a greeting
         setTyping(true);
@@ -293,6 +307,11 @@
       if (message && (message.text || (message.quick_replies || []).length)) {
         addMessage("bot", message.text || "", message.quick_replies, message.staff_name);
       }
+    });
+    // The server closed an idle session (WIDGET_SESSION_IDLE_MINUTES): start over.
+    socket.on("session_expired", function (problem) {
+      pendingNotice = (problem && problem.text) || "This chat has started over.";
+      newSession();
     });
     socket.on("chat_error", function (problem) {
       setTyping(false);
