@@ -25,8 +25,9 @@ A writer that still finds the database busy after the busy timeout gets
 "database is locked"; `is_transient()` says which errors are worth retrying
 (locks, dropped connections, PostgreSQL's lock and serialization failures) and
 `backoff_delays()` gives the waits between tries (used by the tracker store,
-`bot.db.tracker_store`). Long deletions (`bot.console.privacy`) run as many short
-transactions so that no writer waits long.
+`bot.db.tracker_store`; `call_with_retries()` for synchronous callers). Long
+deletions (`bot.console.privacy`) run as many short transactions so that no
+writer waits long.
 
 PostgreSQL engines use `pool_pre_ping` so a connection dropped by the server or a
 proxy is replaced instead of failing the next request.
@@ -49,7 +50,7 @@ import sqlite3
 import threading
 import time
 from contextlib import contextmanager
-from typing import Any, Iterator, Union
+from typing import Any, Callable, Iterator, TypeVar, Union
 
 from sqlalchemy import create_engine, event, exc
 from sqlalchemy.engine import URL, Engine, make_url
@@ -61,6 +62,8 @@ SQLITE_BUSY_TIMEOUT_MS = 5000
 # Execution option of a connection or session that only reads: on SQLite its
 # transaction starts with a plain BEGIN and so never waits for a writer (WAL).
 READ_ONLY = {"clinic_read_only": True}
+
+T = TypeVar("T")
 
 _engines: dict[str, Engine] = {}
 _engines_lock = threading.Lock()
@@ -225,6 +228,37 @@ def backoff_delays(
     while True:
         yield delay * random.uniform(0.75, 1.25)
         delay = min(delay * factor, longest)
+
+
+def call_with_retries(
+    work: Callable[..., T], *args: Any, retry_seconds: float = 30.0, **kwargs: Any
+) -> T:
+    """`work(*args, **kwargs)`, tried again on a transient database error.
+
+    For synchronous callers (e.g. the action server's worker threads): `work`
+    must be one whole transaction (e.g. `with session_scope(): ...`), so a retry
+    starts it afresh. Waits follow `backoff_delays()` for up to `retry_seconds`;
+    then, or on any other error, the error is raised as it is.
+    """
+    deadline = time.monotonic() + retry_seconds
+    delays = backoff_delays()
+    attempt = 0
+    while True:
+        attempt += 1
+        try:
+            return work(*args, **kwargs)
+        except exc.SQLAlchemyError as error:
+            remaining = deadline - time.monotonic()
+            if not is_transient(error) or remaining <= 0:
+                raise
+            delay = min(next(delays), remaining)
+            logger.warning(
+                "Database busy (%s): trying again in %.1f s (attempt %d)",
+                error_summary(error),
+                delay,
+                attempt,
+            )
+            time.sleep(delay)
 
 
 def get_engine(url: str | None = None) -> Engine:

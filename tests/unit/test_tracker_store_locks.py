@@ -26,7 +26,13 @@ from rasa.shared.core.trackers import DialogueStateTracker
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import IntegrityError, OperationalError
 
-from bot.db.engine import SQLITE_BUSY_TIMEOUT_MS, error_summary, is_transient
+from bot.db.engine import (
+    SQLITE_BUSY_TIMEOUT_MS,
+    build_engine,
+    call_with_retries,
+    error_summary,
+    is_transient,
+)
 from bot.db.tracker_store import ClinicTrackerStore, TrackerStoreError
 from tests.conftest import ROOT, fresh_database
 
@@ -242,3 +248,33 @@ def test_which_errors_are_retried():
     assert not is_transient(unique)
     syntax = OperationalError("SELEC", {}, sqlite3.OperationalError("syntax error"))
     assert not is_transient(syntax)
+
+
+def test_call_with_retries_outlasts_a_lock(tmp_path, caplog):
+    """For the action server: one whole transaction, tried again while locked."""
+    caplog.set_level(logging.DEBUG)
+    path = tmp_path / "clinic.db"
+    engine = build_engine(f"sqlite:///{path}", busy_timeout_ms=100)
+    with engine.begin() as connection:
+        connection.exec_driver_sql("CREATE TABLE events (sender_id TEXT, data TEXT)")
+
+    def store_turn(sender: str, text: str) -> None:
+        with engine.begin() as connection:
+            connection.execute(
+                sa.text("INSERT INTO events VALUES (:s, :t)"), {"s": sender, "t": text}
+            )
+
+    held = threading.Event()
+    holder = threading.Thread(target=hold_sqlite_lock, args=(path, 1.0, held))
+    holder.start()
+    assert held.wait(5)
+    try:
+        with pytest.raises(OperationalError):  # one try alone fails ...
+            store_turn(PATIENT, CRISIS_TEXT)
+        call_with_retries(store_turn, PATIENT, CRISIS_TEXT, retry_seconds=10)
+    finally:
+        holder.join()
+    with engine.connect() as connection:  # ... retried, it is stored once
+        assert connection.exec_driver_sql("SELECT count(*) FROM events").scalar() == 1
+    assert_no_patient_in(caplog.text)
+    engine.dispose()
