@@ -232,7 +232,8 @@ class SafetyRouter(_PredictOnly):
     def _apply_rules(message: Message, text: str) -> None:
         current = (message.get(INTENT) or {}).get(INTENT_NAME_KEY)
         match = safety.route(text)
-        if match is None and current in _ANSWERS_OR_CLARIFIES:
+        gated = (message.get(ROUTING_KEY) or {}).get("gate") == "off_domain"
+        if match is None and (current in _ANSWERS_OR_CLARIFIES or gated):
             match = answerability.detect_clinic_fact(text)
         if match is None:
             return
@@ -248,7 +249,9 @@ class SafetyRouter(_PredictOnly):
             logger.info("Safety router flagged a crisis message.")
 
 
-# What the clinic-fact rules may override: an answer or a "Did you mean...?".
+# What the clinic-fact rules may override: an answer or a "Did you mean...?" (and
+# the domain gate's verdict: "how on earth do I pay for this?" shares no word with
+# the article, yet it is the clinic's question).
 _ANSWERS_OR_CLARIFIES = (FAQ_INTENT, DEFAULT_NLU_FALLBACK_INTENT_NAME)
 
 _DECLINES = {

@@ -1,4 +1,4 @@
-"""FaqEnsemble: a second opinion on the FAQ answer (ResponseSelector + linear model)."""
+"""FaqEnsemble: second opinions on the intent (DIET) and on the FAQ answer."""
 
 from __future__ import annotations
 
@@ -9,7 +9,13 @@ from rasa.engine.graph import ExecutionContext, GraphComponent
 from rasa.engine.recipes.default_recipe import DefaultV1Recipe
 from rasa.engine.storage.resource import Resource
 from rasa.engine.storage.storage import ModelStorage
-from rasa.shared.nlu.constants import INTENT, PREDICTED_CONFIDENCE_KEY, TEXT
+from rasa.shared.nlu.constants import (
+    INTENT,
+    INTENT_NAME_KEY,
+    INTENT_RANKING_KEY,
+    PREDICTED_CONFIDENCE_KEY,
+    TEXT,
+)
 from rasa.shared.nlu.training_data.message import Message
 from rasa.shared.nlu.training_data.training_data import TrainingData
 
@@ -22,13 +28,19 @@ logger = logging.getLogger(__name__)
     DefaultV1Recipe.ComponentType.INTENT_CLASSIFIER, is_trainable=True
 )
 class FaqEnsemble(GraphComponent):
-    """Second opinion on the FAQ answer: ResponseSelector averaged with a linear model.
+    """Second opinions: DIET and the selector, each averaged with a linear model.
 
     The ResponseSelector (a neural ranker) and a TF-IDF-weighted logistic regression
     over Rasa's own count features make different mistakes; their averaged
     probabilities were measured to beat either alone (docs/benchmarks.md). The
     result keeps the ResponseSelector's output format, so `utter_faq`, the
     AnswerGate and /model/parse consumers see one ranking.
+
+    The same holds for the intent: DIET is sure of "faq" on questions that merely
+    share the FAQ's words ("Does Medicare cover ketamine infusions?"), while a
+    linear model over the same features weighs the words that set a clinic
+    question or a personal one apart. With `intent_weight` below 1 the intent
+    ranking is DIET's averaged with that model's.
     """
 
     @staticmethod
@@ -41,6 +53,8 @@ class FaqEnsemble(GraphComponent):
             # inverse regularisation strength of the logistic regression
             "C": 10.0,
             "ranking_length": 10,
+            # weight of DIET's intent ranking; 1.0 leaves DIET's intent alone
+            "intent_weight": 1.0,
         }
 
     def __init__(
@@ -50,12 +64,14 @@ class FaqEnsemble(GraphComponent):
         resource: Resource,
         model: Any = None,
         responses: Dict[str, Any] | None = None,
+        intent_model: Any = None,
     ) -> None:
         self._config = {**self.get_default_config(), **config}
         self._model_storage = model_storage
         self._resource = resource
         self._model = model
         self._responses = responses or {}
+        self._intent_model = intent_model
 
     @classmethod
     def create(
@@ -81,6 +97,7 @@ class FaqEnsemble(GraphComponent):
 
     def train(self, training_data: TrainingData) -> Resource:
         """Fits TF-IDF weighting and a logistic regression on the FAQ examples."""
+        from scipy.sparse import vstack
         from sklearn.feature_extraction.text import TfidfTransformer
         from sklearn.linear_model import LogisticRegression
         from sklearn.pipeline import make_pipeline
@@ -97,13 +114,21 @@ class FaqEnsemble(GraphComponent):
             TfidfTransformer(sublinear_tf=True),
             LogisticRegression(C=self._config["C"], max_iter=2000, random_state=42),
         )
-        from scipy.sparse import vstack
-
         examples = [e for e in examples if e.get_sparse_features(TEXT)[1] is not None]
         self._model.fit(
             vstack(self._features(examples)),
             [e.get("intent_response_key") for e in examples],
         )
+        if self._config["intent_weight"] < 1.0:
+            labelled = [
+                e
+                for e in training_data.intent_examples
+                if e.get(INTENT) and e.get_sparse_features(TEXT)[1] is not None
+            ]
+            self._intent_model = make_pipeline(
+                TfidfTransformer(sublinear_tf=True),
+                LogisticRegression(C=self._config["C"], max_iter=3000, random_state=42),
+            ).fit(vstack(self._features(labelled)), [e.get(INTENT) for e in labelled])
         prefix = f"utter_{intent}/"
         self._responses = {
             key: value
@@ -121,6 +146,8 @@ class FaqEnsemble(GraphComponent):
 
         with self._model_storage.write_to(self._resource) as directory:
             sio.dump(self._model, directory / "faq_ensemble.skops")
+            if self._intent_model is not None:
+                sio.dump(self._intent_model, directory / "intent_ensemble.skops")
             (directory / "responses.json").write_text(json.dumps(self._responses))
 
     @classmethod
@@ -135,29 +162,28 @@ class FaqEnsemble(GraphComponent):
         """Loads the fitted model (only the types scikit-learn pipelines use)."""
         import json
 
-        import skops.io as sio
 
         try:
             with model_storage.read_from(resource) as directory:
-                path = directory / "faq_ensemble.skops"
-                untrusted = sio.get_untrusted_types(file=path)
-                trusted_prefixes = ("sklearn.", "numpy.", "scipy.")
-                allowed = [t for t in untrusted if t.startswith(trusted_prefixes)]
-                if allowed != untrusted:
-                    raise ValueError(f"unexpected types in {path}: {untrusted}")
-                model = sio.load(path, trusted=allowed)
+                model = _load_pipeline(directory / "faq_ensemble.skops")
+                intent_path = directory / "intent_ensemble.skops"
+                intent_model = (
+                    _load_pipeline(intent_path) if intent_path.exists() else None
+                )
                 responses = json.loads((directory / "responses.json").read_text())
         except (ValueError, FileNotFoundError) as error:
             logger.warning(f"FaqEnsemble not loaded ({error}); selector alone is used.")
             return cls(config, model_storage, resource)
-        return cls(config, model_storage, resource, model, responses)
+        return cls(config, model_storage, resource, model, responses, intent_model)
 
     def process_training_data(self, training_data: TrainingData) -> TrainingData:
         """Nothing to add to training data."""
         return training_data
 
     def process(self, messages: List[Message]) -> List[Message]:
-        """Replaces the selector's ranking by the averaged ranking."""
+        """Replaces DIET's and the selector's rankings by the averaged rankings."""
+        if self._intent_model is not None:
+            self._average_intents(messages)
         if self._model is None:
             return messages
         intent = self._config["retrieval_intent"]
@@ -199,3 +225,39 @@ class FaqEnsemble(GraphComponent):
             ]
             message.set("response_selector", selectors, add_to_output=True)
         return messages
+
+    def _average_intents(self, messages: List[Message]) -> None:
+        """Averages DIET's intent ranking with the linear model's probabilities."""
+        weight = self._config["intent_weight"]
+        classes = list(self._intent_model.classes_)
+        width = self._intent_model.steps[0][1].idf_.shape[0]
+        for message, features in zip(messages, self._features(messages), strict=True):
+            ranking = message.get(INTENT_RANKING_KEY) or []
+            if not ranking or features is None or features.shape[1] != width:
+                continue
+            row = self._intent_model.predict_proba(features)[0]
+            scores = {
+                name: (1 - weight) * p for name, p in zip(classes, row, strict=True)
+            }
+            for entry in ranking:
+                name = entry.get(INTENT_NAME_KEY)
+                scores[name] = scores.get(name, 0.0) + weight * entry.get(
+                    PREDICTED_CONFIDENCE_KEY, 0.0
+                )
+            averaged = [
+                {INTENT_NAME_KEY: name, PREDICTED_CONFIDENCE_KEY: float(score)}
+                for name, score in sorted(scores.items(), key=lambda item: -item[1])
+            ][: self._config["ranking_length"]]
+            message.set(INTENT, averaged[0], add_to_output=True)
+            message.set(INTENT_RANKING_KEY, averaged, add_to_output=True)
+
+
+def _load_pipeline(path):
+    """A scikit-learn pipeline from a skops file, refusing any other type."""
+    import skops.io as sio
+
+    untrusted = sio.get_untrusted_types(file=path)
+    allowed = [t for t in untrusted if t.startswith(("sklearn.", "numpy.", "scipy."))]
+    if allowed != untrusted:
+        raise ValueError(f"unexpected types in {path}: {untrusted}")
+    return sio.load(path, trusted=allowed)

@@ -560,3 +560,56 @@ def test_staff_reply_to_a_conversation_of_before_the_hmac_ids_goes_by_sms(sms):
     assert sms.replies(phone) == ["Hello from the clinic, this is Sam."]
     (row,) = sms.settled_rows(phone, 1)
     assert row["conversation_id"] == phone and row["status"] == "sent"
+
+
+def _wait_for_988(sms, phone: str, timeout: float = 30) -> list:
+    """Waits until a body sent to `phone` names 988 (only the crisis guidance does)."""
+    sms.twilio.wait_for(
+        lambda sent: any(
+            "988" in m.get("Body", "") for m in sent if m.get("To") == phone
+        ),
+        timeout,
+    )
+    return sms.twilio.to(phone)
+
+
+def test_crisis_mid_conversation_gets_988_by_sms(sms):
+    phone = new_phone()
+    sms.text(phone, "Is ketamine therapy safe?")
+    before = sms.replies(phone, len(first_answer("is_it_safe")))
+    assert not any("988" in body for body in before)
+    sms.text(phone, "honestly whats the point of carrying on anymore")
+    assert any("988" in body for body in _wait_for_988(sms, phone))
+
+
+def test_crisis_while_held_by_staff_gets_988_by_sms_and_turns_urgent(sms):
+    phone = new_phone()
+    sms.text(phone, "I want to talk to a person")
+    count = len(sms.replies(phone, 2))  # the notice, then "I've asked ... staff"
+    sms.text(phone, "how fast does it work")  # held: no bot answer
+    time.sleep(2)
+    assert len(sms.twilio.to(phone)) == count
+    sms.text(phone, "i took all my pills an hour ago")
+    assert any("988" in body for body in _wait_for_988(sms, phone))
+    with sms.engine.connect() as connection:
+        urgent = connection.execute(
+            text("select urgent from handoffs where conversation_id = :c"),
+            {"c": conversation(phone)},
+        ).scalar_one()
+    assert urgent is True or urgent == 1
+
+
+def test_crisis_at_the_end_of_a_1500_character_sms_gets_988(sms):
+    phone = new_phone()
+    sms.text(phone, "hello")
+    sms.replies(phone, 2)
+    opening = (
+        "I have had burning pain in my feet for years and tried every medicine my "
+        "doctors suggested, gabapentin, duloxetine and physical therapy, and my "
+        "insurance keeps refusing the newer options. "
+    ) * 12
+    ending = "I have decided to end my life this weekend."
+    message = opening[: 1500 - len(ending) - 1] + " " + ending
+    assert len(message) == 1500
+    sms.text(phone, message)
+    assert any("988" in body for body in _wait_for_988(sms, phone))

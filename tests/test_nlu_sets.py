@@ -1,0 +1,84 @@
+"""The trained model on the report sets of tests/nlu/: floors just below the record.
+
+`make bench` measures these sets and docs/benchmarks.md records the figures; each
+bound here sits a little below (or above, for rates that must stay low) the recorded
+value, so a regression fails CI. The sets were never used for tuning (the dev sets
+under tests/nlu/dev/ were).
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from bot.nlu import evaluation
+from tests.conftest import ROOT
+
+pytestmark = pytest.mark.model
+
+SETS = ROOT / "tests" / "nlu"
+
+# (figure, bound, "min" or "max") per set; see docs/benchmarks.md for the record.
+BOUNDS = {
+    "heldout": [
+        ("right_outcome", 0.93, "min"),
+        ("wrong_faq_answer", 0.012, "max"),
+        ("crisis_recall", 1.0, "min"),
+    ],
+    "real_questions": [
+        ("right_outcome", 0.60, "min"),
+        ("wrong_faq_answer", 0.10, "max"),
+    ],
+    "off_domain": [
+        ("faq_answer", 0.015, "max"),
+        ("did_you_mean", 0.03, "max"),
+        ("false_alarm", 0.006, "max"),
+        ("out_of_scope", 0.90, "min"),
+    ],
+    "crisis": [
+        ("crisis_recall", 0.85, "min"),
+        ("false_alarm", 0.08, "max"),
+    ],
+}
+
+
+@pytest.fixture(scope="module")
+def outcomes(parse):
+    """Each report set's outcomes with the session's model."""
+    results = {}
+    for name in BOUNDS:
+        cases = evaluation.load_cases(SETS / f"{name}.yml")
+        predictions = [evaluation.predicted_label(parse(c.text)) for c in cases]
+        results[name] = evaluation.outcomes(cases, predictions)
+    return results
+
+
+@pytest.mark.parametrize(
+    "name, figure, bound, kind",
+    [(name, *bound) for name, bounds in BOUNDS.items() for bound in bounds],
+)
+def test_figure_holds(outcomes, name, figure, bound, kind):
+    value = outcomes[name].summary()[figure]
+    if kind == "min":
+        assert value >= bound, (figure, value, outcomes[name].errors[:20])
+    else:
+        assert value <= bound, (figure, value, outcomes[name].errors[:20])
+
+
+def test_crisis_messages_never_get_an_faq_answer(outcomes):
+    leaked = [
+        text
+        for text, label, prediction in outcomes["crisis"].errors
+        if label == "crisis" and prediction.startswith("faq/")
+    ]
+    assert len(leaked) <= 3, leaked
+
+
+def test_every_parse_explains_its_decision(parse):
+    for text in ["is ketamine safe", "how do i reset my router", "i want to die"]:
+        routing = parse(text).get("routing") or {}
+        assert routing.get("decision"), text
+        assert "in_domain" in routing.get("domain", {}), text
+    assert "crisis" in parse("i want to die")["routing"]["decision"]
+    assert (
+        "domain gate" in parse("how do i reset my wifi router")["routing"]["decision"]
+    )
