@@ -2,15 +2,20 @@
 
     python -m bot.console                      # serve on HOST:CONSOLE_PORT (8080)
     python -m bot.console serve --port 8081
-    python -m bot.console users create-admin --email you@clinic.example
-    python -m bot.console users create --email nurse@clinic.example --role staff
+    python -m bot.console users create-admin --email you@clinic.example --name Dana
+    python -m bot.console users create --email sam@clinic.example --name Sam
+    python -m bot.console users set-password --email nurse@clinic.example
+    python -m bot.console users reset-totp --email you@clinic.example   # lost phone
     python -m bot.console purge [--older-than-days N]   # default CONSOLE_RETENTION_DAYS
     python -m bot.console forget --conversation-id ID | --phone +15551234567
     python -m bot.console refresh              # bring conversation summaries up to date
 
 Passwords are read from the terminal (or `CONSOLE_ADMIN_PASSWORD` /
-`CONSOLE_USER_PASSWORD` when set), never from the command line. Every command
-first applies the migrations (`bot.db.migrate.upgrade`), like `make run` does.
+`CONSOLE_USER_PASSWORD` when set), never from the command line. `set-password`
+and `reset-totp` are for whoever runs the server when no admin can sign in
+(forgotten password, lost phone); both sign the account out everywhere. Every
+command first applies the migrations (`bot.db.migrate.upgrade`), like
+`make run` does.
 """
 
 from __future__ import annotations
@@ -38,9 +43,19 @@ def _parser() -> argparse.ArgumentParser:
     users_commands = users.add_subparsers(dest="users_command", required=True)
     admin = users_commands.add_parser("create-admin", help="add an admin account")
     admin.add_argument("--email", required=True)
+    admin.add_argument("--name", help="display name patients see on replies")
     staff = users_commands.add_parser("create", help="add an account")
     staff.add_argument("--email", required=True)
     staff.add_argument("--role", choices=("staff", "admin"), default="staff")
+    staff.add_argument("--name", help="display name patients see on replies")
+    password = users_commands.add_parser(
+        "set-password", help="set an account's password (signs it out)"
+    )
+    password.add_argument("--email", required=True)
+    totp = users_commands.add_parser(
+        "reset-totp", help="turn off an account's second factor (signs it out)"
+    )
+    totp.add_argument("--email", required=True)
     purge = commands.add_parser("purge", help="delete conversations past retention")
     purge.add_argument(
         "--older-than-days", type=int, help="default CONSOLE_RETENTION_DAYS"
@@ -63,7 +78,7 @@ def _password(env_name: str) -> str:
     return first
 
 
-def _create_user(settings, email: str, role: str) -> int:
+def _create_user(settings, email: str, role: str, name: Optional[str]) -> int:
     from bot.console import auth
     from bot.db.engine import get_engine, session_scope
 
@@ -71,11 +86,54 @@ def _create_user(settings, email: str, role: str) -> int:
     password = _password(env_name)
     try:
         with session_scope(get_engine(settings.database_url)) as session:
-            user = auth.create_user(session, email, password, role)
+            user = auth.create_user(session, email, password, role, name)
             print(f"Created {user.role} account {user.email}.")
     except auth.AccountError as error:
         print(f"Not created: {error}.", file=sys.stderr)
         return 1
+    return 0
+
+
+def _fix_account(settings, command: str, email: str) -> int:
+    """`users set-password` / `users reset-totp`: the server operator's way back in."""
+    import sqlalchemy as sa
+
+    from bot.console import auth, privacy
+    from bot.db.engine import get_engine, session_scope
+    from bot.db.models import utcnow
+
+    try:
+        email = auth.normalise_email(email)
+        password = (
+            _password("CONSOLE_USER_PASSWORD") if command == "set-password" else ""
+        )
+        with session_scope(get_engine(settings.database_url)) as session:
+            user = session.execute(
+                sa.select(auth.ConsoleUser).where(auth.ConsoleUser.email == email)
+            ).scalar_one_or_none()
+            if user is None:
+                raise auth.AccountError("no account with this email")
+            if command == "set-password":
+                user.password_hash = auth.hash_password(password)
+                user.password_changed_at = utcnow()
+                user.failed_logins = 0
+                user.locked_until = None
+                user.reset_token_hash = None
+                user.reset_expires_at = None
+                session.execute(
+                    sa.delete(auth.ConsoleSession).where(
+                        auth.ConsoleSession.user_id == user.id
+                    )
+                )
+                action = "password set (command line)"
+            else:
+                auth.reset_totp(session, user.id)
+                action = "totp reset (command line)"
+            privacy.audit(session.connection(), None, action, "account", email)
+    except auth.AccountError as error:
+        print(f"Not changed: {error}.", file=sys.stderr)
+        return 1
+    print(f"Done: {action} for {email}; it is signed out everywhere.")
     return 0
 
 
@@ -85,10 +143,18 @@ def _serve(settings, port: Optional[int]) -> int:
     from bot.db.engine import get_engine, session_scope
 
     engine = get_engine(settings.database_url)
+    try:
+        with session_scope(engine) as session:
+            created = auth.ensure_bootstrap_admin(
+                session,
+                settings.admin_email,
+                settings.admin_password,
+                settings.admin_name,
+            )
+    except auth.AccountError as error:
+        print(f"CONSOLE_ADMIN_*: {error}", file=sys.stderr)
+        return 2
     with session_scope(engine) as session:
-        created = auth.ensure_bootstrap_admin(
-            session, settings.admin_email, settings.admin_password
-        )
         if created is not None:
             logger.info("Created the first admin account from CONSOLE_ADMIN_EMAIL")
         elif auth.count_users(session) == 0:
@@ -124,8 +190,10 @@ def main(argv: Optional[List[str]] = None) -> int:
     if command == "serve":
         return _serve(settings, getattr(args, "port", None))
     if command == "users":
+        if args.users_command in ("set-password", "reset-totp"):
+            return _fix_account(settings, args.users_command, args.email)
         role = "admin" if args.users_command == "create-admin" else args.role
-        return _create_user(settings, args.email, role)
+        return _create_user(settings, args.email, role, args.name)
     from bot.console import privacy, summaries
     from bot.db.engine import get_engine
 

@@ -3,9 +3,12 @@
 Every request passes `authenticate` first: without a valid session cookie any page
 redirects to `/login` (JSON endpoints answer 401), and every POST must carry the
 session's CSRF token (form field `csrf_token` or header `X-CSRF-Token`) and, when
-the browser sends one, an `Origin` of this site. Only `/login`, `/static/…` and
-`/healthz` are public. A session ends after `CONSOLE_IDLE_MINUTES` without a
-request; requests to `*.json` (the handoff queue's polling) do not count.
+the browser sends one, an `Origin` of this site. Only `/login` (and its second
+step `/login/totp`, which checks the pending session itself), `/reset` (an
+admin-issued link), `/static/…` and `/healthz` are public. An admin without a
+second factor can open nothing but `/account/totp` (and sign out) until it is
+set up. A session ends after `CONSOLE_IDLE_MINUTES` without a request; requests
+to `*.json` (the handoff queue's polling) do not count.
 
 Every response gets a strict Content-Security-Policy (scripts and styles only
 from `/static`, no inline code), `X-Frame-Options: DENY`, `nosniff`,
@@ -30,7 +33,9 @@ from bot.console.web import blocking, build_templates, render
 
 HERE = Path(__file__).resolve().parent
 PUBLIC_PREFIXES = ("/static/",)
-PUBLIC_PATHS = ("/login", "/healthz", "/favicon.ico")
+PUBLIC_PATHS = ("/login", "/login/totp", "/reset", "/healthz", "/favicon.ico")
+# All an admin without a second factor may do until it is set up.
+SETUP_PATHS = ("/account/totp", "/logout")
 SECURITY_HEADERS = {
     "Content-Security-Policy": (
         "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; "
@@ -82,6 +87,10 @@ async def authenticate(request: Request):
             f"?{request.query_string}" if request.query_string else ""
         )
         return response.redirect("/login?" + urlencode({"next": target}), status=303)
+    if request.ctx.user.needs_totp_setup and request.path not in SETUP_PATHS:
+        if request.path.endswith(".json"):
+            return response.json({"error": "set up the second factor"}, status=403)
+        return response.redirect("/account/totp", status=303)
     if request.method not in ("GET", "HEAD"):
         given = request.headers.get("x-csrf-token") or (
             request.form.get("csrf_token") if request.form else None
@@ -127,6 +136,7 @@ def create_app(settings: ConsoleSettings, engine: Engine) -> Sanic:
         The Sanic app, ready for `app.run()`.
     """
     from bot.console.routes import (
+        account,
         admin,
         conversations,
         handoffs,
@@ -151,7 +161,15 @@ def create_app(settings: ConsoleSettings, engine: Engine) -> Sanic:
     app.register_middleware(authenticate, "request")
     app.register_middleware(security_headers, "response")
     app.static("/static", str(HERE / "static"), name="static")
-    for module in (session, overview, conversations, handoffs, intake, admin):
+    for module in (
+        session,
+        account,
+        overview,
+        conversations,
+        handoffs,
+        intake,
+        admin,
+    ):
         app.blueprint(module.bp)
 
     @app.after_server_start

@@ -8,7 +8,8 @@ the console's own variables:
   form's CSRF token. Local default: a random key kept in `var/console_secret_key`;
   outside `local` required, 32+ characters, not a placeholder.
 - `CONSOLE_ADMIN_EMAIL`, `CONSOLE_ADMIN_PASSWORD`: the first admin, created at
-  start when no account exists yet.
+  start when no account exists yet (`CONSOLE_ADMIN_NAME`: their display name,
+  what patients see on their replies; they can set it later too).
 - `CONSOLE_RETENTION_DAYS` (365): `purge` deletes conversations older than this.
 - `CONSOLE_SESSION_HOURS` (12): a signed-in session ends after this long.
 - `CONSOLE_IDLE_MINUTES` (30): ... or after this long without a request (the
@@ -48,6 +49,7 @@ class ConsoleSettings:
     clinic_timezone: str
     admin_email: Optional[str] = None
     admin_password: Optional[str] = None
+    admin_name: Optional[str] = None
     retention_days: int = 365
     session_hours: int = 12
     idle_minutes: int = 30
@@ -136,6 +138,7 @@ def load_console_settings(env: Mapping[str, str] | None = None) -> ConsoleSettin
         clinic_timezone=base.clinic_timezone,
         admin_email=admin_email,
         admin_password=admin_password,
+        admin_name=env.get("CONSOLE_ADMIN_NAME", "").strip() or None,
         retention_days=_positive_int(env, "CONSOLE_RETENTION_DAYS", 365),
         session_hours=_positive_int(env, "CONSOLE_SESSION_HOURS", 12),
         idle_minutes=_positive_int(env, "CONSOLE_IDLE_MINUTES", 30),

@@ -37,6 +37,19 @@ NOTICES = {
     "resumed": "The conversation is back with the bot; the handoff is closed.",
     "intake": "Intake request updated.",
     "user": "Account saved.",
+    "name": "Display name saved: patients see it on your replies.",
+    "password": "Password changed. Your other sessions were signed out.",
+    "totp": "Second factor on: sign-in asks for a code from now on.",
+    "totp-reset": "Second factor turned off for that account; it was signed out.",
+    "error-claimed": (
+        "Another staff member claimed this handoff. To close it anyway, tick "
+        "'I am taking over' and hand back again."
+    ),
+    "error-busy": (
+        "Someone is replying to or closing this handoff right now. Reload the "
+        "page in a moment: nothing was sent."
+    ),
+    "error-self": "Use your own Account page for that.",
     "error-taken": "Someone else holds this handoff, or it is closed.",
     "error-rasa": "The bot server could not be reached: nothing was sent. Try again.",
     "error-token": "The bot server refused the console's API token (RASA_API_TOKEN).",

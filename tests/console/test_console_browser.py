@@ -19,7 +19,7 @@ from playwright.sync_api import expect
 
 from bot.db.engine import session_scope
 from bot.db.repository import open_handoff
-from tests.console.conftest import ADMIN, sign_in
+from tests.console.conftest import ADMIN, http_sign_in, sign_in, totp_code
 from tests.console.seed import XSS_IMG, XSS_SCRIPT
 
 pytestmark = pytest.mark.browser
@@ -42,6 +42,7 @@ def list_ids(page) -> list:
 
 
 def test_sign_in_redirects_back_and_sign_out(page, console):
+    http_sign_in(console.url)  # the admin's second factor is set up
     page.goto("/conversations?outcome=crisis")
     assert "/login" in page.url
     page.fill("input[name=email]", ADMIN[0])
@@ -51,6 +52,9 @@ def test_sign_in_redirects_back_and_sign_out(page, console):
     page.fill("input[name=email]", ADMIN[0])
     page.fill("input[name=password]", ADMIN[1])
     page.click("button[type=submit]")
+    page.wait_for_url(re.compile(r"/login/totp"))
+    page.fill("input[name=code]", totp_code(console.url, ADMIN[0]))
+    page.click("#totp-form button[type=submit]")
     page.wait_for_url(re.compile(r"/conversations\?outcome=crisis$"))
     assert list_ids(page) == ["rest-crisis"]
     page.click("text=Sign out")

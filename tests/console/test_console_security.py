@@ -19,10 +19,10 @@ import pytest
 import requests
 
 from tests.conftest import ROOT
-from tests.console.conftest import ADMIN, STAFF
+from tests.console.conftest import ADMIN, STAFF, http_sign_in
 from tests.console.seed import XSS_IMG
 
-PUBLIC = {"/login", "/healthz", "/favicon.ico"}
+PUBLIC = {"/login", "/login/totp", "/reset", "/healthz", "/favicon.ico"}
 # Example values for routes that take an id.
 EXAMPLES = {
     "/conversations/view": "?id=rest-hostile",
@@ -59,15 +59,7 @@ POST_ROUTES = [path for method, path in ROUTES if method == "POST"]
 
 
 def signed_in(base_url: str, account=ADMIN) -> requests.Session:
-    session = requests.Session()
-    page = session.get(base_url + "/login")
-    token = re.search(r'name="csrf_token" value="([^"]+)"', page.text).group(1)
-    response = session.post(
-        base_url + "/login",
-        data={"csrf_token": token, "email": account[0], "password": account[1]},
-    )
-    assert response.status_code == 200 and "/login" not in response.url, response.text
-    return session
+    return http_sign_in(base_url, account)
 
 
 def csrf_of(session: requests.Session, base_url: str) -> str:
@@ -436,3 +428,4 @@ def test_an_idle_session_ends_and_polling_does_not_keep_it_alive(console):
     assert response.status_code == 303
     assert response.headers["Location"].startswith("/login")
     assert session.get(console.url + "/handoffs.json").status_code == 401
+

@@ -250,10 +250,10 @@ def test_sign_in_lockout_and_sessions(engine):
         )
         assert user.password_hash.startswith("$argon2id$")
     for _ in range(auth.MAX_FAILURES):
-        with session_scope(engine) as session, pytest.raises(auth.SignInError):
-            auth.authenticate(session, "nurse@clinic.example", "wrong")
-    with session_scope(engine) as session, pytest.raises(auth.SignInError):
-        auth.authenticate(session, "nurse@clinic.example", "nurse-password-1")  # locked
+        with pytest.raises(auth.SignInError):
+            auth.check_password(engine, "nurse@clinic.example", "wrong", None)
+    with pytest.raises(auth.SignInError):  # locked
+        auth.check_password(engine, "nurse@clinic.example", "nurse-password-1", None)
     with session_scope(engine) as session:
         nurse = session.execute(
             sa.select(auth.ConsoleUser).where(
@@ -261,10 +261,13 @@ def test_sign_in_lockout_and_sessions(engine):
             )
         ).scalar_one()
         nurse.locked_until = utcnow() - timedelta(seconds=1)  # 15 minutes later
+    nurse = auth.check_password(
+        engine, " NURSE@clinic.example", "nurse-password-1", None
+    )
+    assert not nurse.needs_totp
     with session_scope(engine) as session:
-        nurse = auth.authenticate(session, " NURSE@clinic.example", "nurse-password-1")
-        token = auth.start_session(session, nurse, secret, hours=1)
-        nurse_id = nurse.id
+        token = auth.start_session(session, nurse.user_id, secret, hours=1)
+        nurse_id = nurse.user_id
     with session_scope(engine) as session:
         signed_in = auth.load_session(session, secret, token)
         assert signed_in.email == "nurse@clinic.example" and not signed_in.is_admin
@@ -275,8 +278,8 @@ def test_sign_in_lockout_and_sessions(engine):
         auth.set_active(session, nurse_id, False)  # disabling ends the sessions
     with session_scope(engine) as session:
         assert auth.load_session(session, secret, token) is None
-        with pytest.raises(auth.SignInError):
-            auth.authenticate(session, "nurse@clinic.example", "nurse-password-1")
+    with pytest.raises(auth.SignInError):
+        auth.check_password(engine, "nurse@clinic.example", "nurse-password-1", None)
 
 
 def test_overview_figures(engine, seeded):

@@ -1,4 +1,10 @@
-"""Admin pages: staff accounts (add, disable, enable) and the audit log. Admins only."""
+"""Admin pages: staff accounts and the audit log. Admins only.
+
+Accounts: add (with the display name patients see), disable or enable, issue a
+one-time password reset link (shown once, valid `auth.RESET_HOURS`), turn off a
+lost second factor (the account is signed out; an admin sets a new one up at
+the next sign-in). An admin changes their own password on their Account page.
+"""
 
 from __future__ import annotations
 
@@ -19,6 +25,7 @@ from bot.console.web import (
     render,
 )
 from bot.db.engine import session_scope
+from bot.db.models import utcnow
 
 bp = Blueprint("admin", url_prefix="/admin")
 
@@ -42,6 +49,10 @@ def _users(engine):
                 "active": u.active,
                 "locked_until": u.locked_until,
                 "last_login_at": u.last_login_at,
+                "display_name": u.display_name or "",
+                "totp_enabled": u.totp_secret is not None,
+                "reset_pending": u.reset_expires_at is not None
+                and u.reset_expires_at > utcnow(),
             }
             for u in session.execute(
                 select(ConsoleUser).order_by(ConsoleUser.email)
@@ -53,12 +64,16 @@ def _users(engine):
 async def users(request: Request) -> HTTPResponse:
     """The accounts, and a form to add one."""
     items = await blocking(_users, request.app.ctx.engine)
-    return render(request, "users.html", items=items, roles=ROLES, error="")
+    return render(
+        request, "users.html", items=items, roles=ROLES, error="", reset_link=""
+    )
 
 
-def _create(engine, email: str, password: str, role: str, admin: str, ip) -> None:
+def _create(
+    engine, email: str, password: str, role: str, name: str, admin: str, ip
+) -> None:
     with session_scope(engine) as session:
-        user = auth.create_user(session, email, password, role)
+        user = auth.create_user(session, email, password, role, name)
         privacy.audit(session.connection(), admin, "create", "account", user.email, ip)
 
 
@@ -72,6 +87,7 @@ async def create(request: Request) -> HTTPResponse:
             form_value(request, "email", 300),
             form_value(request, "password", 1024),
             form_value(request, "role", 16),
+            form_value(request, "display_name", 200),
             current_user(request).email,
             client_ip(request),
         )
@@ -84,6 +100,7 @@ async def create(request: Request) -> HTTPResponse:
             items=items,
             roles=ROLES,
             error=str(error),
+            reset_link="",
         )
     return redirect_to("/admin/users", "user")
 
@@ -121,6 +138,91 @@ async def set_active(request: Request) -> HTTPResponse:
     except auth.AccountError:
         return redirect_to("/admin/users", "error-invalid")
     return redirect_to("/admin/users", "user")
+
+
+def _issue_reset(engine, secret_key: str, user_id: int, admin_id: int, admin, ip):
+    if user_id == admin_id:
+        raise auth.AccountError("change your own password on your Account page")
+    with session_scope(engine) as session:
+        token = auth.issue_reset(session, secret_key, user_id)
+        user = session.get(ConsoleUser, user_id)
+        privacy.audit(
+            session.connection(),
+            admin,
+            "password reset issued",
+            "account",
+            user.email,
+            ip,
+        )
+        return token, user.email
+
+
+@bp.post("/users/reset")
+async def issue_reset(request: Request) -> HTTPResponse:
+    """A one-time link to set a new password, shown once (not in a redirect)."""
+    user_id = int_arg(form_value(request, "id", 20))
+    me = current_user(request)
+    try:
+        if user_id is None:
+            raise LookupError
+        token, email = await blocking(
+            _issue_reset,
+            request.app.ctx.engine,
+            request.app.ctx.settings.secret_key,
+            user_id,
+            me.user_id,
+            me.email,
+            client_ip(request),
+        )
+    except LookupError:
+        return redirect_to("/admin/users", "error-missing")
+    except auth.AccountError:
+        return redirect_to("/admin/users", "error-self")
+    items = await blocking(_users, request.app.ctx.engine)
+    link = f"{request.scheme}://{request.host}/reset?token={token}"
+    return render(
+        request,
+        "users.html",
+        items=items,
+        roles=ROLES,
+        error="",
+        reset_link=link,
+        reset_email=email,
+        reset_hours=auth.RESET_HOURS,
+    )
+
+
+def _reset_totp(engine, user_id: int, admin_id: int, admin: str, ip) -> None:
+    if user_id == admin_id:
+        raise auth.AccountError("not your own second factor")
+    with session_scope(engine) as session:
+        user = auth.reset_totp(session, user_id)
+        privacy.audit(
+            session.connection(), admin, "totp reset", "account", user.email, ip
+        )
+
+
+@bp.post("/users/totp-reset")
+async def reset_totp(request: Request) -> HTTPResponse:
+    """Turns off an account's second factor (lost phone); signs it out."""
+    user_id = int_arg(form_value(request, "id", 20))
+    me = current_user(request)
+    try:
+        if user_id is None:
+            raise LookupError
+        await blocking(
+            _reset_totp,
+            request.app.ctx.engine,
+            user_id,
+            me.user_id,
+            me.email,
+            client_ip(request),
+        )
+    except LookupError:
+        return redirect_to("/admin/users", "error-missing")
+    except auth.AccountError:
+        return redirect_to("/admin/users", "error-self")
+    return redirect_to("/admin/users", "totp-reset")
 
 
 def _audit_log(engine, args, zone, admin: str, ip):

@@ -1,0 +1,169 @@
+"""The signed-in staff member's own account: display name, password, second factor.
+
+- The display name is what patients see on a staff reply ("Dana, clinic staff"),
+  never the sign-in email.
+- Changing the password needs the current one (checked like a sign-in: it takes
+  one of the account's tries) and ends the account's other sessions.
+- The second factor (TOTP): the secret is shown as text and as an `otpauth://`
+  link for the authenticator app; the first right code turns it on and ends the
+  account's other sessions. Admins must have one: until then this is the only
+  page they can open (see `bot.console.app`).
+"""
+
+from __future__ import annotations
+
+from sanic import Blueprint
+from sanic.request import Request
+from sanic.response import HTTPResponse
+
+from bot.console import auth, privacy
+from bot.console.web import (
+    blocking,
+    client_ip,
+    current_user,
+    form_value,
+    redirect_to,
+    render,
+)
+from bot.db.engine import session_scope
+
+bp = Blueprint("account")
+
+
+def _account(engine, user_id: int):
+    with session_scope(engine) as session:
+        user = session.get(auth.ConsoleUser, user_id)
+        return {
+            "email": user.email,
+            "display_name": user.display_name or "",
+            "totp_enabled": user.totp_secret is not None,
+            "password_changed_at": user.password_changed_at,
+        }
+
+
+async def _page(request: Request, status: int = 200, error: str = "") -> HTTPResponse:
+    me = current_user(request)
+    account = await blocking(_account, request.app.ctx.engine, me.user_id)
+    return render(request, "account.html", status=status, account=account, error=error)
+
+
+@bp.get("/account")
+async def account(request: Request) -> HTTPResponse:
+    """The account page."""
+    return await _page(request)
+
+
+def _set_name(engine, me: auth.SignedIn, name: str, ip) -> None:
+    with session_scope(engine) as session:
+        auth.set_display_name(session, me.user_id, name)
+        privacy.audit(
+            session.connection(), me.email, "display name", "account", me.email, ip
+        )
+
+
+@bp.post("/account/name")
+async def set_name(request: Request) -> HTTPResponse:
+    """Sets the display name patients see."""
+    try:
+        await blocking(
+            _set_name,
+            request.app.ctx.engine,
+            current_user(request),
+            form_value(request, "display_name", 200),
+            client_ip(request),
+        )
+    except auth.AccountError as error:
+        return await _page(request, 400, f"Not saved: {error}.")
+    return redirect_to("/account", "name")
+
+
+@bp.post("/account/password")
+async def change_password(request: Request) -> HTTPResponse:
+    """Changes the password (the current one first); ends the other sessions."""
+    new = form_value(request, "new_password", 1024)
+    if new != form_value(request, "repeat", 1024):
+        return await _page(request, 400, "Not changed: the two new passwords differ.")
+    try:
+        await blocking(
+            auth.change_password,
+            request.app.ctx.engine,
+            current_user(request),
+            form_value(request, "current_password", 1024),
+            new,
+            client_ip(request),
+        )
+    except auth.AccountError as error:
+        return await _page(request, 400, f"Not changed: {error}.")
+    except auth.Throttled:
+        return await _page(
+            request, 429, "Not changed: too many failed attempts from your network."
+        )
+    except auth.Locked:
+        return await _page(
+            request,
+            401,
+            f"Not changed: too many wrong passwords; try again in "
+            f"{auth.LOCK_MINUTES} minutes.",
+        )
+    except auth.SignInError:
+        return await _page(request, 401, "Not changed: the current password is wrong.")
+    return redirect_to("/account", "password")
+
+
+def _setup(engine, secret_key: str, me: auth.SignedIn):
+    with session_scope(engine) as session:
+        secret = auth.totp_setup_secret(session, secret_key, me)
+    return {
+        "secret": " ".join(secret[i : i + 4] for i in range(0, len(secret), 4)),
+        "uri": auth.provisioning_uri(secret, me.email),
+    }
+
+
+async def _totp_page(
+    request: Request, status: int = 200, error: str = ""
+) -> HTTPResponse:
+    me = current_user(request)
+    setup = None
+    if not me.totp_enabled:
+        setup = await blocking(
+            _setup, request.app.ctx.engine, request.app.ctx.settings.secret_key, me
+        )
+    return render(
+        request,
+        "account_totp.html",
+        status=status,
+        setup=setup,
+        required=me.needs_totp_setup,
+        error=error,
+    )
+
+
+@bp.get("/account/totp")
+async def totp(request: Request) -> HTTPResponse:
+    """Setting up the second factor (or its state, once it is on)."""
+    return await _totp_page(request)
+
+
+def _confirm(engine, secret_key: str, me: auth.SignedIn, code: str, ip) -> None:
+    with session_scope(engine) as session:
+        auth.confirm_totp_setup(session, secret_key, me, code)
+        privacy.audit(
+            session.connection(), me.email, "totp enabled", "account", me.email, ip
+        )
+
+
+@bp.post("/account/totp")
+async def confirm_totp(request: Request) -> HTTPResponse:
+    """Turns the second factor on with the app's first code."""
+    try:
+        await blocking(
+            _confirm,
+            request.app.ctx.engine,
+            request.app.ctx.settings.secret_key,
+            current_user(request),
+            form_value(request, "code", 20),
+            client_ip(request),
+        )
+    except auth.AccountError as error:
+        return await _totp_page(request, 400, f"Not turned on: {error}.")
+    return redirect_to("/", "totp")
