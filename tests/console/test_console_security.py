@@ -429,3 +429,58 @@ def test_an_idle_session_ends_and_polling_does_not_keep_it_alive(console):
     assert response.headers["Location"].startswith("/login")
     assert session.get(console.url + "/handoffs.json").status_code == 401
 
+
+def _exports(console) -> int:
+    from bot.console.queries import AU
+
+    with console.engine.connect() as connection:
+        return len(
+            connection.execute(
+                AU.select().where(AU.c.action == "export", AU.c.object_type == "intake")
+            ).all()
+        )
+
+
+def test_intake_export_is_an_admin_post_never_a_cross_site_link(console):
+    """Issue 10 #12: a link or a top-level GET from another site exported every
+    caller's name, phone, email and condition (the cookie is SameSite=Lax, which
+    a top-level GET still carries)."""
+    admin = signed_in(console.url)
+    before = _exports(console)
+    cross_site = {
+        "Sec-Fetch-Site": "cross-site",
+        "Sec-Fetch-Mode": "navigate",
+        "Referer": "https://evil.example/",
+    }
+    for query in ("", "?status=new"):
+        response = admin.get(
+            console.url + "/intake.csv" + query,
+            headers=cross_site,
+            allow_redirects=False,
+        )
+        assert response.status_code == 405
+        assert "jane.doe@example.org" not in response.text
+        assert "text/csv" not in response.headers.get("Content-Type", "")
+    token = csrf_of(admin, console.url)
+    forged = admin.post(
+        console.url + "/intake.csv",
+        data={"csrf_token": token},
+        headers={"Origin": "https://evil.example"},
+    )
+    assert forged.status_code == 403
+    assert admin.post(console.url + "/intake.csv", data={}).status_code == 403
+    staff = signed_in(console.url, STAFF)
+    refused = staff.post(
+        console.url + "/intake.csv", data={"csrf_token": csrf_of(staff, console.url)}
+    )
+    assert refused.status_code == 403 and "jane.doe" not in refused.text
+    assert 'id="export-csv"' not in staff.get(console.url + "/intake").text
+    assert _exports(console) == before  # nothing was exported
+
+    export = admin.post(
+        console.url + "/intake.csv", data={"csrf_token": token, "status": ""}
+    )
+    assert export.status_code == 200
+    assert export.headers["Content-Type"].startswith("text/csv")
+    assert "jane.doe@example.org" in export.text
+    assert _exports(console) == before + 1

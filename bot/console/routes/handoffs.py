@@ -1,9 +1,12 @@
 """The handoff queue: urgent first; claim, reply through the patient's channel, resume.
 
-Replies and the return to the bot go through `bot.handoff.HandoffService` (Rasa's
-HTTP API), so a reply reaches the patient on the channel they last wrote on
-(widget, SMS). `/handoffs.json` feeds the page's own script, which refreshes the
-queue and the menu's counter every few seconds.
+Replies and the return to the bot go through `bot.console.handoff_desk`, which
+runs them one at a time per handoff and calls `bot.handoff.HandoffService`
+(Rasa's HTTP API), so a reply reaches the patient on their channel (widget,
+SMS), signed with the staff member's display name. Closing a handoff someone
+else claimed needs the form's "I am taking over" box. `/handoffs.json` feeds the
+page's own script, which refreshes the queue and the menu's counter every few
+seconds.
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ from sanic import Blueprint, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
-from bot.console import privacy
+from bot.console import handoff_desk, privacy
 from bot.console.web import (
     blocking,
     client_ip,
@@ -102,15 +105,26 @@ def _claim(request: Request, handoff_id: int, email: str, ip) -> None:
 
 def _reply(request: Request, handoff_id: int, email: str, ip) -> None:
     text = form_value(request, "text", MAX_REPLY_LENGTH + 100)
-    handoff = request.app.ctx.handoffs.reply(handoff_id, text, email)
-    with request.app.ctx.engine.begin() as connection:
+    engine = request.app.ctx.engine
+    handoff = handoff_desk.reply(
+        request.app.ctx.handoffs, engine, handoff_id, text, current_user(request)
+    )
+    with engine.begin() as connection:
         _audit(connection, email, "reply", handoff.conversation_id, ip)
 
 
 def _resume(request: Request, handoff_id: int, email: str, ip) -> None:
-    handoff = request.app.ctx.handoffs.resume(handoff_id)
-    with request.app.ctx.engine.begin() as connection:
-        _audit(connection, email, "resume", handoff.conversation_id, ip)
+    engine = request.app.ctx.engine
+    handoff, taken_over = handoff_desk.resume(
+        request.app.ctx.handoffs,
+        engine,
+        handoff_id,
+        current_user(request),
+        takeover=form_value(request, "takeover", 5) == "1",
+    )
+    with engine.begin() as connection:
+        action = "resume (taken over)" if taken_over else "resume"
+        _audit(connection, email, action, handoff.conversation_id, ip)
 
 
 def _audit(connection, email: str, action: str, conversation_id: str, ip) -> None:
@@ -129,6 +143,10 @@ async def _act(
         await blocking(action, request, handoff_id, email, client_ip(request))
     except LookupError:
         notice = "error-missing"
+    except handoff_desk.ClaimedByOther:
+        notice = "error-claimed"
+    except handoff_desk.HandoffBusy:
+        notice = "error-busy"
     except HandoffStateError:
         notice = "error-taken"
     except PermissionError:

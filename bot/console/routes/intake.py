@@ -1,4 +1,9 @@
-"""Intake requests: the call-back list, one request, status and notes, CSV export."""
+"""Intake requests: the call-back list, one request, status and notes, CSV export.
+
+The export holds every caller's name, phone, email and condition, so it is a POST
+(CSRF token, same-site `Origin`), for admins only, and audited: a link or a
+top-level GET from another site cannot start a download.
+"""
 
 from __future__ import annotations
 
@@ -156,14 +161,20 @@ def _csv(engine, status: str, email: str, ip) -> str:
     return out.getvalue()
 
 
-@bp.get("/intake.csv")
+@bp.post("/intake.csv")
 async def intake_csv(request: Request) -> HTTPResponse:
-    """Every intake request (of the chosen status) as CSV (the export is audited)."""
+    """Every intake request (of the chosen status) as CSV: admins, audited."""
+    me = current_user(request)
+    if not me.is_admin:
+        return render(
+            request, "error.html", status=403, message="Exports are for admins."
+        )
+    status = form_value(request, "status", 16)
     text = await blocking(
         _csv,
         request.app.ctx.engine,
-        _status_arg(request),
-        current_user(request).email,
+        status if status in INTAKE_STATUSES else "",
+        me.email,
         client_ip(request),
     )
     return response.text(
