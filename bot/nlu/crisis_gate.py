@@ -7,10 +7,11 @@ sentence, decide together:
 
 - a rule fires, or the crisis model is confident (`threshold`): the intent becomes
   `crisis`, whatever the intent model said;
-- the intent model said `crisis` but neither the rules nor the crisis model agree
-  (below `keep_threshold`): DIET's crisis is demoted to its next-ranked intent, which
-  the gates then judge like any other. DIET alone raised false alarms on messages like
-  "i wanna end my gym membership" or "I'm tired of doctors brushing me off".
+- otherwise a `crisis` from the intent model alone is demoted to its next-ranked
+  intent, which the gates then judge like any other. DIET alone raised false alarms
+  on everyday messages ("take 400 dollars out of my checking", "I'm tired of doctors
+  brushing me off"); on the dev sets, DIET's crisis added no recall that the rules and
+  the crisis model did not already have (docs/benchmarks.md).
 """
 
 from __future__ import annotations
@@ -50,7 +51,7 @@ class CrisisDetector(GraphComponent):
     @staticmethod
     def get_default_config() -> Dict[str, Any]:
         """Default thresholds on the crisis model's probability."""
-        return {"threshold": 0.5, "keep_threshold": 0.2, "C": 4.0}
+        return {"threshold": 0.95, "C": 16.0}
 
     def __init__(
         self,
@@ -140,11 +141,7 @@ class CrisisDetector(GraphComponent):
             elif probability is not None and probability >= self._config["threshold"]:
                 routing["crisis"] = "crisis model"
                 set_intent(message, safety.CRISIS, probability)
-            elif (
-                intent == safety.CRISIS
-                and probability is not None
-                and probability < self._config["keep_threshold"]
-            ):
+            elif intent == safety.CRISIS and self._model is not None:
                 routing["demoted"] = "crisis"
                 _demote(message)
             message.set(ROUTING_KEY, routing, add_to_output=True)
