@@ -202,3 +202,76 @@ def test_a_path_in_a_conversation_id_cannot_redirect_a_staff_reply(local):
     assert state["paused"] is False
     assert not any(e["event"] == "pause" for e in state["events"])
     assert "Dana" not in json.dumps(state["events"])
+
+
+# --- the widget's socket.io channel, on the same servers ---------------------------
+
+
+def widget_session(servers, payloads, pause: float = 1.5):
+    """Opens a widget session with a socket.io client and sends `payloads`.
+
+    Returns (session id, [(event, data), ...] received after the session began).
+    Long-polling (the installed aiohttp is too old for the client's websocket).
+    """
+    import asyncio
+
+    import socketio
+
+    async def run():
+        client = socketio.AsyncClient(reconnection=False)
+        confirmed = asyncio.get_running_loop().create_future()
+        received = []
+        client.on("session_confirm", lambda sid: confirmed.set_result(sid))
+        client.on("chat_error", lambda data: received.append(("chat_error", data)))
+        client.on("bot_uttered", lambda data: received.append(("bot_uttered", data)))
+        await client.connect(
+            servers.base_url, socketio_path="/socket.io", transports=["polling"]
+        )
+        await client.emit("session_request", {"session_id": None})
+        session_id = await asyncio.wait_for(confirmed, 30)
+        for payload in payloads:
+            await client.emit("user_uttered", {"session_id": session_id, **payload})
+            await asyncio.sleep(pause)
+        await client.eio.disconnect(abort=True)  # no wait for the long poll
+        return session_id, received
+
+    return asyncio.run(run())
+
+
+def test_widget_refuses_big_metadata_and_long_text_storing_nothing(local):
+    session_id, received = widget_session(
+        local,
+        [
+            {"message": "is it safe?", "metadata": {"blob": "x" * 3000}},
+            {"message": "k" * 5000},
+        ],
+    )
+    assert [event for event, _ in received] == ["chat_error", "chat_error"]
+    assert "too long" in received[1][1]["text"]
+    assert stored_events(local, session_id) == []
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        {"message": "is it safe?", "metadata": {"blob": "x" * 900_000}},
+        {"message": "k" * 100_000},
+    ],
+    ids=["0.9 MB metadata", "100 KB message"],
+)
+def test_widget_drops_huge_packets_unread_storing_nothing(local, payload):
+    session_id, received = widget_session(local, [payload], pause=3)
+    assert received == []  # engine.io refuses a packet over 64 KB before reading it
+    assert stored_events(local, session_id) == []
+    # The server is still there for everyone else.
+    _, received = widget_session(local, [{"message": "is it safe?"}], pause=5)
+    assert any(event == "bot_uttered" for event, _ in received)
+
+
+def test_widget_floods_are_refused_and_nothing_is_stored(local):
+    messages = [{"message": "hello"}] * (RATE + 2)
+    session_id, received = widget_session(local, messages, pause=0.5)
+    errors = [data["text"] for event, data in received if event == "chat_error"]
+    assert len(errors) == 2 and "faster than I can answer" in errors[0]
+    user_events = [k for k, _ in stored_events(local, session_id) if k == "user"]
+    assert len(user_events) == RATE
