@@ -17,7 +17,8 @@ tracker store needs to store the very events we send. A lease left by a crashed
 process expires after `LEASE_SECONDS` (longer than any Rasa call's time-outs).
 
 Closing a handoff another staff member claimed needs `takeover=True` (the form's
-"I am taking over" box), and is audited as such. Replies show patients the staff
+"I am taking over" box), and is audited as such. Claims take the lease too, so
+a claim cannot slip in between that check and the close. Replies show patients the staff
 member's display name, never their sign-in email.
 """
 
@@ -37,7 +38,7 @@ from bot.console.auth import SignedIn
 from bot.console.models import HandoffLock
 from bot.db.engine import session_scope
 from bot.db.models import Handoff, UTCDateTime, utcnow
-from bot.db.repository import HandoffStateError
+from bot.db.repository import HandoffStateError, claim_handoff
 from bot.handoff import HandoffService
 
 LEASE_SECONDS = 90  # > the longest Rasa call: 3.05 s to connect + 20 s to answer
@@ -123,6 +124,12 @@ def reply(
         return service.reply(
             handoff_id, text, user.email, display_name=patient_facing_name(user)
         )
+
+
+def claim(engine: Engine, handoff_id: int, user: SignedIn) -> Handoff:
+    """Takes an open handoff for the user (their email is the claim)."""
+    with handoff_lease(engine, handoff_id), session_scope(engine) as session:
+        return claim_handoff(session, handoff_id, claimed_by=user.email)
 
 
 def _holder(engine: Engine, handoff_id: int) -> Optional[Handoff]:

@@ -29,7 +29,7 @@ from bot.console.web import (
     safe_next,
 )
 from bot.db.engine import session_scope
-from bot.db.repository import HandoffStateError, claim_handoff, list_open_handoffs
+from bot.db.repository import HandoffStateError, list_open_handoffs
 from bot.handoff import MAX_REPLY_LENGTH, RasaUnavailable
 
 bp = Blueprint("handoffs")
@@ -98,9 +98,10 @@ def _with_notice(target: str, notice: str) -> HTTPResponse:
 
 
 def _claim(request: Request, handoff_id: int, email: str, ip) -> None:
-    with session_scope(request.app.ctx.engine) as session:
-        handoff = claim_handoff(session, handoff_id, claimed_by=email)
-        _audit(session.connection(), email, "claim", handoff.conversation_id, ip)
+    engine = request.app.ctx.engine
+    handoff = handoff_desk.claim(engine, handoff_id, current_user(request))
+    with engine.begin() as connection:
+        _audit(connection, email, "claim", handoff.conversation_id, ip)
 
 
 def _reply(request: Request, handoff_id: int, email: str, ip) -> None:
