@@ -18,8 +18,8 @@ process expires after `LEASE_SECONDS` (longer than any Rasa call's time-outs).
 
 Closing a handoff another staff member claimed needs `takeover=True` (the form's
 "I am taking over" box), and is audited as such. Claims take the lease too, so
-a claim cannot slip in between that check and the close. Replies show patients the staff
-member's display name, never their sign-in email.
+a claim cannot slip in between that check and the close. Replies show patients
+the staff member's display name, never their sign-in email.
 """
 
 from __future__ import annotations
