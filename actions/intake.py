@@ -43,13 +43,26 @@ SMS_CHANNEL = "twilio"
 _E164 = re.compile(r"^\+[1-9]\d{7,14}$")
 
 
-def sms_sender_phone(tracker: Tracker) -> Optional[str]:
-    """The patient's own number when they write by SMS (the sender id is E.164)."""
-    if tracker.get_latest_input_channel() == SMS_CHANNEL and _E164.match(
-        tracker.sender_id or ""
-    ):
-        return tracker.sender_id
-    return None
+async def sms_sender_phone(tracker: Tracker) -> Optional[str]:
+    """The patient's own number when they write by SMS.
+
+    SMS conversation ids are a keyed hash of the number (`bot.channels.ids`), so the
+    number is read from the conversation's SMS records; a conversation of before the
+    hashed ids has the number itself as its id.
+    """
+    from bot.channels import ids, sms_store
+
+    sender = tracker.sender_id or ""
+    if tracker.get_latest_input_channel() != SMS_CHANNEL:
+        return None
+    if _E164.match(sender):
+        return sender
+    if not ids.is_sms_id(sender):
+        return None
+    try:
+        return await store.run(sms_store.phone_for_conversation, sender)
+    except store.StoreError:
+        return None  # the form then asks for the number, as on other channels
 
 
 def _intent(tracker: Tracker) -> Optional[str]:
@@ -144,11 +157,11 @@ class ValidateIntakeForm(FormValidationAction):
             dispatcher.utter_message(text=str(error))
             return {slot: None}
 
-    def validate_phone(
+    async def validate_phone(
         self, value: Any, dispatcher, tracker: Tracker, domain: DomainDict
     ) -> Dict[Text, Any]:
         """A phone number normalised to E.164 (US by default)."""
-        sender = sms_sender_phone(tracker)
+        sender = await sms_sender_phone(tracker)
         if sender and _intent(tracker) == "affirm":
             return {"phone": sender}
         return self._checked("phone", normalize_phone, value, dispatcher, tracker)
@@ -211,7 +224,7 @@ class ActionAskPhone(Action):
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> List[EventType]:
         """Sends the question."""
-        sender = sms_sender_phone(tracker)
+        sender = await sms_sender_phone(tracker)
         if sender:
             dispatcher.utter_message(
                 response="utter_ask_phone_sms", masked_phone=mask_phone(sender)

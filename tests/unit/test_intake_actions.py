@@ -66,13 +66,17 @@ def validator():
         ("consent", True, True, None),
     ],
 )
-def test_each_answer_is_validated(
+async def test_each_answer_is_validated(
     validator, dispatcher, tracker_factory, domain, slot, value, expected, reprompt
 ):
+    import inspect
+
     tracker = tracker_factory(
         text=str(value), intent="nlu_fallback", slots={"requested_slot": slot}
     )
     result = getattr(validator, f"validate_{slot}")(value, dispatcher, tracker, domain)
+    if inspect.isawaitable(result):
+        result = await result
     assert result == {slot: expected}
     if reprompt:
         said = dispatcher.messages[0].get("text") or ""
@@ -99,7 +103,9 @@ async def test_a_correction_at_another_step_updates_the_right_answer(
     assert validator.validate_best_time(text, dispatcher, tracker, domain) == {
         "best_time": None
     }
-    assert validator.validate_phone("555 876 5432", dispatcher, tracker, domain) == {
+    assert await validator.validate_phone(
+        "555 876 5432", dispatcher, tracker, domain
+    ) == {
         "phone": "+15558765432"
     }
 
@@ -118,8 +124,33 @@ async def test_sms_patients_confirm_the_number_they_text_from(
     await ActionAskPhone().run(dispatcher, tracker, domain)
     assert dispatcher.messages[0]["response"] == "utter_ask_phone_sms"
     assert dispatcher.messages[0]["masked_phone"] == "+1 ***-***-5678"
-    assert validator.validate_phone("yes", dispatcher, tracker, domain) == {
+    assert await validator.validate_phone("yes", dispatcher, tracker, domain) == {
         "phone": "+15552345678"
+    }
+
+
+async def test_sms_patients_with_a_hashed_conversation_id_confirm_their_number(
+    clinic_db, validator, dispatcher, tracker_factory, domain
+):
+    """The SMS id is a keyed hash; the number comes from the conversation's SMS."""
+    from bot.channels import ids, sms_store
+    from bot.db.engine import get_engine, session_scope
+
+    conversation = ids.sms_conversation_id("+15552345679", secret=b"k" * 32)
+    with session_scope(get_engine()) as session:
+        sms_store.record_queued(session, conversation, "+15552345679", "Hi")
+    tracker = tracker_factory(
+        sender_id=conversation,
+        text="yes",
+        intent="affirm",
+        slots={"requested_slot": "phone"},
+    )
+    tracker.events.append({"event": "user", "text": "yes", "input_channel": "twilio"})
+    await ActionAskPhone().run(dispatcher, tracker, domain)
+    assert dispatcher.messages[0]["response"] == "utter_ask_phone_sms"
+    assert dispatcher.messages[0]["masked_phone"] == "+1 ***-***-5679"
+    assert await validator.validate_phone("yes", dispatcher, tracker, domain) == {
+        "phone": "+15552345679"
     }
 
 
