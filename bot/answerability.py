@@ -20,6 +20,7 @@ import re
 from bot.safety import SafetyMatch, normalize
 
 CLINIC_LOGISTICS = "clinic_logistics"
+OUT_OF_SCOPE = "out_of_scope"
 
 _THERAPY = r"(?:infusions?|sessions?|treatments?|visits?|appointments?|rounds?|doses?)"
 _LOGISTICS_PATTERNS = [
@@ -42,6 +43,8 @@ _LOGISTICS_PATTERNS = [
     r"\bseries\s+of\s+(?:infusions?|treatments?|sessions?)\b",
     rf"\bhow\s+long\s+(?:is|does|will|would)\s+(?:an?|each|one|the|every|my|your)\s+"
     rf"(?:\w+\s+)?{_THERAPY}\s+(?:take|itself|usually\s+take)\b",
+    rf"\bhow\s+long\s+is\s+(?:an?|each|one|the|every|my|your)\s+(?:\w+\s+)?{_THERAPY}"
+    r"(?:\s+and\s+\w+)?\s*(?:[?.!]|$)",
     # who the providers are
     r"\b(?:licensed|credentials?|board[- ]certified|qualifications?|qualified\s+to|"
     r"nurse\s+practitioners?)\b",
@@ -55,11 +58,30 @@ _LOGISTICS_PATTERNS = [
 ]
 _LOGISTICS_RE = [re.compile(p) for p in _LOGISTICS_PATTERNS]
 
+# Topics next to the article's that it does not cover at all.
+_OUTSIDE_PATTERNS = [
+    r"\bfda\b|\bsuccess\s+rates?\b|\bhow\s+successful\b|\bclinical\s+trials?\b|"
+    r"\bwhat\s+(?:do|does)\s+(?:the\s+)?(?:studies|research)\b",
+    r"\bwhat\s+(?:is|are)\s+(?:an?\s+)?(?:postherpetic|trigeminal|fibromyalgia|crps|"
+    r"complex\s+regional|lupus|arthritis|sciatica|shingles|multiple\s+sclerosis|"
+    r"phantom\s+limb|migraines?)\b",
+    r"\b(?:for|treat\w*|help\w*|with|cure\w*|against)\s+(?:my\s+|his\s+|her\s+)?"
+    r"(?:depression|ptsd|anxiety|ocd|bipolar)\b|\b(?:esketamine|spravato)\b",
+]
+_OUTSIDE_RE = [re.compile(p) for p in _OUTSIDE_PATTERNS]
+
 
 def detect_clinic_fact(text: str) -> SafetyMatch | None:
-    """A match when the message asks for a fact about the clinic the article lacks."""
+    """A match when the message asks for a fact about the clinic the article lacks.
+
+    Also `out_of_scope` for the neighbouring topics the article does not cover
+    (FDA status, success rates, what another condition is, depression or PTSD).
+    """
     norm = normalize(text)
     for pattern in _LOGISTICS_RE:
         if pattern.search(norm):
             return SafetyMatch(CLINIC_LOGISTICS, pattern.pattern[:40])
+    for pattern in _OUTSIDE_RE:
+        if pattern.search(norm):
+            return SafetyMatch(OUT_OF_SCOPE, pattern.pattern[:40])
     return None

@@ -198,6 +198,16 @@ _MEDICAL_ADVICE_PATTERNS = [
     r"\bcan\s+(?:i|he|she)\s+(?:still\s+)?(?:take|keep\s+taking|have|drink)\s+"
     r"(?:my|his|her|a\s+glass|wine|alcohol|beer)\b",
     r"\bwhich\s+(?:ones?|meds|medications?)\s+should\s+(?:i|he|she)\b",
+    # will it work for me, am I a candidate, who should not have it
+    r"\b(?:work|help|be\s+right|be\s+good|be\s+safe|be\s+effective)\s+for\s+"
+    r"(?:me|my\s+\w+|him|her)\b|\bright\s+for\s+(?:me|you)\b",
+    r"\bwill\s+(?:i|he|she)\s+(?:get\s+better|improve|recover|be\s+cured)\b",
+    r"\b(?:how\s+likely|what\s+are\s+the\s+(?:chances|odds))\b[^.?!]{0,40}\b"
+    r"(?:help|work)\w*\s+(?:for\s+)?(?:me|him|her)\b",
+    r"\b(?:not\s+a\s+(?:good\s+)?candidate|contraindicat\w*|who\s+(?:should|can)\s*"
+    r"(?:not|n'?t)\s+(?:get|have|take|receive|try)|am\s+i\s+a\s+(?:good\s+)?candidate)\b",
+    r"\bafter\b[^.?!]{0,40}\b(?:can|could|should|may)\s+(?:i|he|she)\s+"
+    r"(?:drive|go\s+(?:back\s+)?to\s+work|eat|drink|work)\b",
 ]
 
 # "I have epilepsy / I'm on sertraline / my mom is 82..." together with "is it safe

@@ -166,7 +166,8 @@ class AnswerGate(_PredictOnly):
             if reason:
                 confidence = (message.get(INTENT) or {}).get(PREDICTED_CONFIDENCE_KEY)
                 set_intent(message, DEFAULT_NLU_FALLBACK_INTENT_NAME, confidence or 0.0)
-                message.set(ROUTING_KEY, {"gate": reason}, add_to_output=True)
+                routing = {**(message.get(ROUTING_KEY) or {}), "gate": reason}
+                message.set(ROUTING_KEY, routing, add_to_output=True)
         return messages
 
     def uncertainty(self, message: Message) -> str | None:

@@ -134,7 +134,12 @@ class CrisisDetector(GraphComponent):
             probability = self._model.score(text) if self._model else None
             if probability is not None:
                 routing["crisis_model"] = round(probability, 3)
-            intent = (message.get(INTENT) or {}).get(INTENT_NAME_KEY)
+            top = message.get(INTENT) or {}
+            intent = top.get(INTENT_NAME_KEY)
+            routing["intent_model"] = {
+                "name": intent,
+                "confidence": round(float(top.get(PREDICTED_CONFIDENCE_KEY) or 0), 3),
+            }
             if rule is not None:
                 routing["safety_rule"] = rule.rule
                 set_intent(message, safety.CRISIS, 1.0)
