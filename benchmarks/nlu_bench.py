@@ -38,7 +38,14 @@ from bot.nlu import evaluation  # noqa: E402
 from bot.nlu.spacy_pipeline import ensure_pipeline  # noqa: E402
 
 NLU_SETS = ROOT / "tests" / "nlu"
-REPORT_SETS = ["heldout", "real_questions", "off_domain", "crisis"]
+REPORT_SETS = [
+    "heldout",
+    "real_questions",
+    "real_questions_fresh",
+    "off_domain",
+    "crisis",
+    "crisis_fresh",
+]
 
 
 def train(config: Path, output: Path) -> tuple[Path, float]:
