@@ -72,7 +72,9 @@ class Rest:
                 ),
                 {"c": sender},
             ).first()
-        return dict(row._mapping) if row else None
+        if row is None:
+            return None
+        return {**row._mapping, "urgent": bool(row.urgent)}  # SQLite stores 0/1
 
 
 @pytest.fixture(scope="module")
