@@ -5,8 +5,11 @@ command line starts, in this one place:
 
 - **Crisis while paused.** Rasa skips every message of a conversation held by staff
   (`MessageProcessor._should_handle_message`), so a crisis sent while waiting for a
-  person got no answer. A message whose intent is `crisis` is now handled in every
-  state: the crisis rule sends the guidance and flags the open handoff as urgent.
+  person got no answer. A message whose intent is `crisis` in a paused conversation
+  now runs the crisis steps at once (`CRISIS_STEPS`: the guidance, then the flag that
+  makes the open handoff urgent), and the conversation stays held by staff. The
+  steps are run directly, not predicted: the policies' rules do not match a tracker
+  whose earlier messages were skipped while paused.
 - **A failed custom action is never silence.** When the action server is down or
   fails, Rasa logs the error and the patient got nothing. They now get
   `utter_action_failed` ("something went wrong, please try again"), sent by Rasa
@@ -25,6 +28,8 @@ from typing import List
 logger = logging.getLogger(__name__)
 
 CRISIS_INTENT = "crisis"
+# What a crisis gets in a conversation held by staff: as data/rules/safety.yml.
+CRISIS_STEPS = ("utter_crisis", "action_crisis_response", "action_listen")
 ACTION_FAILED_RESPONSE = "utter_action_failed"
 NOTICE_RESPONSE = "utter_notice"
 ACTION_SESSION_START_NAME = "action_session_start"
@@ -40,20 +45,35 @@ def apply() -> None:
     global _applied
     if _applied:
         return
+    _answer_a_crisis_while_paused()
+    _tell_the_patient_when_an_action_fails()
+    _applied = True
+
+
+def _answer_a_crisis_while_paused() -> None:
+    from rasa.core.actions.action import action_for_name_or_text
+    from rasa.core.policies.policy import PolicyPrediction
     from rasa.core.processor import MessageProcessor
     from rasa.shared.nlu.constants import INTENT_NAME_KEY
 
-    original = MessageProcessor._should_handle_message
+    original_loop = MessageProcessor._run_prediction_loop
 
-    def _should_handle_message(tracker) -> bool:
+    async def _run_prediction_loop(self, output_channel, tracker) -> None:
         latest = tracker.latest_message
-        if latest is not None and latest.intent.get(INTENT_NAME_KEY) == CRISIS_INTENT:
-            return True
-        return original(tracker)
+        is_crisis = (
+            latest is not None and latest.intent.get(INTENT_NAME_KEY) == CRISIS_INTENT
+        )
+        if not (tracker.is_paused() and is_crisis):
+            return await original_loop(self, output_channel, tracker)
+        logger.info("Crisis in a conversation held by staff: guidance sent.")
+        for name in CRISIS_STEPS:
+            action = action_for_name_or_text(name, self.domain, self.action_endpoint)
+            prediction = PolicyPrediction.for_action_name(self.domain, name)
+            await self._run_action(
+                action, tracker, output_channel, self.nlg, prediction
+            )
 
-    MessageProcessor._should_handle_message = staticmethod(_should_handle_message)
-    _tell_the_patient_when_an_action_fails()
-    _applied = True
+    MessageProcessor._run_prediction_loop = _run_prediction_loop
 
 
 def _tell_the_patient_when_an_action_fails() -> None:
