@@ -121,7 +121,8 @@ class Outcomes:
             self.errors.append((case.text, case.label, prediction))
         if prediction.startswith("faq/"):
             self.faq += 1
-            self.wrong_faq += not case.accepts(prediction)
+            # An ordinary message has no one right answer here: only its alarm counts.
+            self.wrong_faq += case.label != ORDINARY and not case.accepts(prediction)
         self.out_of_scope += prediction == OUT_OF_SCOPE
         self.fallback += prediction == FALLBACK
         if is_crisis:
