@@ -101,7 +101,10 @@ def overview(connection: Connection, zone: ZoneInfo, days: int = 30) -> Dict[str
     per_day = dict.fromkeys(span, 0.0)
     messages = dict.fromkeys(span, 0.0)
     fallbacks = dict.fromkeys(span, 0.0)
-    day_of = sa.cast((S.c.first_at - since_ts) / 86400, sa.Integer)
+    # Whole seconds, then integer division: floor on both databases (a CAST of a
+    # fraction truncates on SQLite but rounds on PostgreSQL, which moved the
+    # afternoon's conversations into a day past the chart).
+    day_of = sa.cast(S.c.first_at - since_ts, sa.Integer) / 86400
     for offset, count, total, fallback in connection.execute(
         sa.select(
             day_of,
