@@ -24,10 +24,8 @@ from __future__ import annotations
 import logging
 from typing import Any, Dict, List
 
-from rasa.engine.graph import ExecutionContext, GraphComponent
 from rasa.engine.recipes.default_recipe import DefaultV1Recipe
 from rasa.engine.storage.resource import Resource
-from rasa.engine.storage.storage import ModelStorage
 from rasa.shared.nlu.constants import (
     INTENT,
     INTENT_NAME_KEY,
@@ -41,17 +39,18 @@ from rasa.shared.nlu.training_data.training_data import TrainingData
 from bot import safety
 from bot.nlu.components import ROUTING_KEY, SAFETY_TEXT_KEY, set_intent
 from bot.nlu.crisis_model import CrisisModel
+from bot.nlu.learned import LearnedComponent
 
 logger = logging.getLogger(__name__)
-
-_MODEL_FILE = "crisis_model.skops"
 
 
 @DefaultV1Recipe.register(
     DefaultV1Recipe.ComponentType.INTENT_CLASSIFIER, is_trainable=True
 )
-class CrisisDetector(GraphComponent):
+class CrisisDetector(LearnedComponent):
     """Raises `crisis` on a rule or a confident crisis model; demotes DIET's guess."""
+
+    MODEL_FILE = "crisis_model.skops"
 
     @staticmethod
     def get_default_config() -> Dict[str, Any]:
@@ -63,33 +62,8 @@ class CrisisDetector(GraphComponent):
             "C": 16.0,
         }
 
-    def __init__(
-        self,
-        config: Dict[str, Any],
-        model_storage: ModelStorage,
-        resource: Resource,
-        model: CrisisModel | None = None,
-    ) -> None:
-        self._config = {**self.get_default_config(), **config}
-        self._model_storage = model_storage
-        self._resource = resource
-        self._model = model
-
-    @classmethod
-    def create(
-        cls,
-        config: Dict[str, Any],
-        model_storage: ModelStorage,
-        resource: Resource,
-        execution_context: ExecutionContext,
-    ) -> CrisisDetector:
-        """Creates an untrained detector."""
-        return cls(config, model_storage, resource)
-
     def train(self, training_data: TrainingData) -> Resource:
         """Learns the `crisis` examples against every other example."""
-        import skops.io as sio
-
         crisis, other = [], []
         for example in training_data.intent_examples:
             text = example.get(TEXT)
@@ -97,41 +71,7 @@ class CrisisDetector(GraphComponent):
                 (crisis if example.get(INTENT) == safety.CRISIS else other).append(text)
         if not crisis or not other:
             return self._resource
-        self._model = CrisisModel(C=float(self._config["C"])).fit(crisis, other)
-        with self._model_storage.write_to(self._resource) as directory:
-            sio.dump(self._model, directory / _MODEL_FILE)
-        return self._resource
-
-    @classmethod
-    def load(
-        cls,
-        config: Dict[str, Any],
-        model_storage: ModelStorage,
-        resource: Resource,
-        execution_context: ExecutionContext,
-        **kwargs: Any,
-    ) -> CrisisDetector:
-        """Loads the trained model (scikit-learn, numpy and this project's types)."""
-        import skops.io as sio
-
-        try:
-            with model_storage.read_from(resource) as directory:
-                path = directory / _MODEL_FILE
-                untrusted = sio.get_untrusted_types(file=path)
-                prefixes = ("sklearn.", "numpy.", "scipy.", "bot.nlu.")
-                allowed = [t for t in untrusted if t.startswith(prefixes)]
-                if allowed != untrusted:
-                    raise ValueError(f"unexpected types in {path}: {untrusted}")
-                model = sio.load(path, trusted=allowed)
-        except (ValueError, FileNotFoundError) as error:
-            # The rules still run; DIET's crisis is then kept as it is.
-            logger.error(f"Crisis model not loaded ({error}); rules and DIET decide.")
-            return cls(config, model_storage, resource)
-        return cls(config, model_storage, resource, model)
-
-    def process_training_data(self, training_data: TrainingData) -> TrainingData:
-        """Nothing to add to the training data."""
-        return training_data
+        return self.persist(CrisisModel(C=float(self._config["C"])).fit(crisis, other))
 
     def process(self, messages: List[Message]) -> List[Message]:
         """Decides crisis or not for each message, with the reason in `routing`."""

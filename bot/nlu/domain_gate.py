@@ -13,16 +13,15 @@ from __future__ import annotations
 import logging
 from typing import Any, Dict, List
 
-from rasa.engine.graph import ExecutionContext, GraphComponent
 from rasa.engine.recipes.default_recipe import DefaultV1Recipe
 from rasa.engine.storage.resource import Resource
-from rasa.engine.storage.storage import ModelStorage
 from rasa.shared.nlu.constants import INTENT, INTENT_NAME_KEY, TEXT
 from rasa.shared.nlu.training_data.message import Message
 from rasa.shared.nlu.training_data.training_data import TrainingData
 
 from bot.nlu.components import ROUTING_KEY, set_intent
 from bot.nlu.domain_model import DomainModel, split_examples
+from bot.nlu.learned import LearnedComponent
 
 logger = logging.getLogger(__name__)
 
@@ -39,47 +38,23 @@ UNGATED_INTENTS = (
     "crisis",
     OUT_OF_SCOPE,
 )
-_MODEL_FILE = "domain_model.skops"
 
 
 @DefaultV1Recipe.register(
     DefaultV1Recipe.ComponentType.INTENT_CLASSIFIER, is_trainable=True
 )
-class DomainGate(GraphComponent):
+class DomainGate(LearnedComponent):
     """Sends messages that are not about the clinic's topic to `out_of_scope`."""
+
+    MODEL_FILE = "domain_model.skops"
 
     @staticmethod
     def get_default_config() -> Dict[str, Any]:
         """Default config: the in-domain probability below which a message is off."""
         return {"threshold": 0.5, "C": 4.0}
 
-    def __init__(
-        self,
-        config: Dict[str, Any],
-        model_storage: ModelStorage,
-        resource: Resource,
-        model: DomainModel | None = None,
-    ) -> None:
-        self._config = {**self.get_default_config(), **config}
-        self._model_storage = model_storage
-        self._resource = resource
-        self._model = model
-
-    @classmethod
-    def create(
-        cls,
-        config: Dict[str, Any],
-        model_storage: ModelStorage,
-        resource: Resource,
-        execution_context: ExecutionContext,
-    ) -> DomainGate:
-        """Creates an untrained gate."""
-        return cls(config, model_storage, resource)
-
     def train(self, training_data: TrainingData) -> Resource:
         """Learns in-domain (every intent but out_of_scope) against out_of_scope."""
-        import skops.io as sio
-
         pairs = [
             (example.get(TEXT), example.get(INTENT))
             for example in training_data.intent_examples
@@ -88,41 +63,8 @@ class DomainGate(GraphComponent):
         in_domain, off_domain = split_examples(pairs, off_labels=(OUT_OF_SCOPE,))
         if not in_domain or not off_domain:
             return self._resource
-        self._model = DomainModel(C=float(self._config["C"])).fit(in_domain, off_domain)
-        with self._model_storage.write_to(self._resource) as directory:
-            sio.dump(self._model, directory / _MODEL_FILE)
-        return self._resource
-
-    @classmethod
-    def load(
-        cls,
-        config: Dict[str, Any],
-        model_storage: ModelStorage,
-        resource: Resource,
-        execution_context: ExecutionContext,
-        **kwargs: Any,
-    ) -> DomainGate:
-        """Loads the trained gate (only scikit-learn, numpy and this module's types)."""
-        import skops.io as sio
-
-        try:
-            with model_storage.read_from(resource) as directory:
-                path = directory / _MODEL_FILE
-                untrusted = sio.get_untrusted_types(file=path)
-                prefixes = ("sklearn.", "numpy.", "scipy.", "bot.nlu.domain_model.")
-                allowed = [t for t in untrusted if t.startswith(prefixes)]
-                if allowed != untrusted:
-                    raise ValueError(f"unexpected types in {path}: {untrusted}")
-                model = sio.load(path, trusted=allowed)
-        except (ValueError, FileNotFoundError) as error:
-            # Fail closed would stop the bot; the AnswerGate still guards answers.
-            logger.error(f"Domain gate not loaded ({error}); it lets everything pass.")
-            return cls(config, model_storage, resource)
-        return cls(config, model_storage, resource, model)
-
-    def process_training_data(self, training_data: TrainingData) -> TrainingData:
-        """Nothing to add to the training data."""
-        return training_data
+        model = DomainModel(C=float(self._config["C"])).fit(in_domain, off_domain)
+        return self.persist(model)
 
     def process(self, messages: List[Message]) -> List[Message]:
         """Scores each message and routes off-domain ones to `out_of_scope`."""

@@ -20,6 +20,7 @@ from rasa.shared.nlu.training_data.message import Message
 from rasa.shared.nlu.training_data.training_data import TrainingData
 
 from bot.nlu.components import FAQ_INTENT
+from bot.nlu.learned import load_trusted
 
 logger = logging.getLogger(__name__)
 
@@ -162,13 +163,12 @@ class FaqEnsemble(GraphComponent):
         """Loads the fitted model (only the types scikit-learn pipelines use)."""
         import json
 
-
         try:
             with model_storage.read_from(resource) as directory:
-                model = _load_pipeline(directory / "faq_ensemble.skops")
+                model = load_trusted(directory / "faq_ensemble.skops")
                 intent_path = directory / "intent_ensemble.skops"
                 intent_model = (
-                    _load_pipeline(intent_path) if intent_path.exists() else None
+                    load_trusted(intent_path) if intent_path.exists() else None
                 )
                 responses = json.loads((directory / "responses.json").read_text())
         except (ValueError, FileNotFoundError) as error:
@@ -250,14 +250,3 @@ class FaqEnsemble(GraphComponent):
             ][: self._config["ranking_length"]]
             message.set(INTENT, averaged[0], add_to_output=True)
             message.set(INTENT_RANKING_KEY, averaged, add_to_output=True)
-
-
-def _load_pipeline(path):
-    """A scikit-learn pipeline from a skops file, refusing any other type."""
-    import skops.io as sio
-
-    untrusted = sio.get_untrusted_types(file=path)
-    allowed = [t for t in untrusted if t.startswith(("sklearn.", "numpy.", "scipy."))]
-    if allowed != untrusted:
-        raise ValueError(f"unexpected types in {path}: {untrusted}")
-    return sio.load(path, trusted=allowed)
