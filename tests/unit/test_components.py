@@ -109,7 +109,7 @@ def test_input_guard_reads_foreign_payloads_as_text(text, expected):
 
 
 def test_safety_router_reads_past_the_models_cut():
-    """A crisis at the end of a long SMS: the model reads 1,000 characters, rules all."""
+    """A crisis at the end of a long SMS: the model reads 1,000 characters."""
     long_text = "My nerve pain has been bad this week. " * 40 + "I want to end my life."
     guard = InputGuard({"max_chars": 1000})
     (msg,) = guard.process([message(long_text, "faq", 0.99)])
