@@ -1,7 +1,6 @@
 """The evaluation sets stay apart from the training data, and are what they claim."""
 
 import re
-from pathlib import Path
 
 import pytest
 
