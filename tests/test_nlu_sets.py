@@ -87,6 +87,5 @@ def test_every_parse_explains_its_decision(parse):
         assert routing.get("decision"), text
         assert "in_domain" in routing.get("domain", {}), text
     assert "crisis" in parse("i want to die")["routing"]["decision"]
-    assert (
-        "domain gate" in parse("how do i reset my wifi router")["routing"]["decision"]
-    )
+    declined = parse("how do i reset my wifi router")["routing"]["decision"]
+    assert "not about the clinic's topic" in declined
