@@ -25,7 +25,14 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Callable, Deque, Dict, List, Mapping, Optional
 
-from bot.settings import MODELS_DIR, PROJECT_ROOT, Settings, SettingsError, get_settings
+from bot.settings import (
+    MODELS_DIR,
+    PROJECT_ROOT,
+    Settings,
+    SettingsError,
+    get_settings,
+    load_all,
+)
 
 STOP_TIMEOUT_SECONDS = 15
 MAX_CRASHES = 5
@@ -248,6 +255,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     )
     args = parser.parse_args(argv)
     try:
+        load_all()  # every area, so a bad value is named before any process starts
         settings = get_settings()
     except SettingsError as error:
         print(f"Configuration error: {error}", file=sys.stderr)

@@ -203,7 +203,7 @@ async def test_a_database_that_is_down_loses_no_answer(
         "DATABASE_URL", f"sqlite:///{tmp_path / 'missing' / 'dir' / 'x.db'}"
     )
     get_settings.cache_clear()
-    monkeypatch.setattr("bot.settings._database_url", lambda env: env["DATABASE_URL"])
+    monkeypatch.setattr("bot.settings.core._database_url", lambda env: env["DATABASE_URL"])
     try:
         events = await ActionSubmitIntake().run(
             dispatcher, tracker_factory(slots=FILLED), domain

@@ -21,7 +21,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Mapping, Optional
 
-PROJECT_ROOT = Path(__file__).resolve().parents[1]
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
 VAR_DIR = PROJECT_ROOT / "var"
 MODELS_DIR = VAR_DIR / "models"
 SUPPORTED_DIALECTS = ("sqlite", "postgresql")
