@@ -7,6 +7,7 @@ from rasa_sdk.events import EventType
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions.faq_topics import TOPICS
+from bot.vocabulary import ACTION_CLARIFY, ACTION_LISTEN, FAQ
 
 MAX_SUGGESTIONS = 3
 # Candidates below this confidence are noise, not suggestions.
@@ -23,7 +24,7 @@ class ActionClarify(Action):
 
     def name(self) -> str:
         """Action name used in rules."""
-        return "action_clarify"
+        return ACTION_CLARIFY
 
     async def run(
         self,
@@ -62,7 +63,7 @@ class ActionClarify(Action):
 
 def suggested_keys(latest_message: Dict[str, Any] | None) -> List[str]:
     """The most likely FAQ keys of the parsed message, best first."""
-    selector = ((latest_message or {}).get("response_selector") or {}).get("faq") or {}
+    selector = ((latest_message or {}).get("response_selector") or {}).get(FAQ) or {}
     keys = []
     for candidate in selector.get("ranking") or []:
         key = str(candidate.get("intent_response_key", "")).split("/", 1)[-1]
@@ -84,8 +85,8 @@ def _clarified_just_before(tracker: Tracker) -> bool:
             seen_current_user_message = True
         elif seen_current_user_message and event.get("event") == "action":
             name = event.get("name")
-            if name == "action_clarify":
+            if name == ACTION_CLARIFY:
                 return True
-            if name not in ("action_listen", None):
+            if name not in (ACTION_LISTEN, None):
                 return False
     return False

@@ -10,6 +10,8 @@ import re
 import unicodedata
 from typing import Optional
 
+from bot.vocabulary import EMAIL, FULL_NAME, PHONE
+
 NO_EMAIL = "none"
 MAX_NAME, MAX_EMAIL, MAX_CONDITION, MAX_BEST_TIME = 200, 254, 2000, 200
 _LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?"
@@ -109,14 +111,14 @@ def correction_target(text: Optional[str]) -> Optional[str]:
         return None
     lowered = (text or "").lower()
     if "@" in lowered or "email" in lowered or "e-mail" in lowered:
-        return "email"
+        return EMAIL
     if (
         re.search(r"\b(?:number|phone|cell|mobile)\b", lowered)
         or len(re.sub(r"\D", "", lowered)) >= 7
     ):
-        return "phone"
+        return PHONE
     if re.search(r"\bname\b", lowered):
-        return "full_name"
+        return FULL_NAME
     return None
 
 

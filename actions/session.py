@@ -13,6 +13,12 @@ from rasa_sdk.events import (
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions import store
+from bot.vocabulary import (
+    ACTION_LISTEN,
+    ACTION_SESSION_START,
+    CRISIS_FLAGGED,
+    UTTER_NOTICE,
+)
 
 
 class ActionSessionStart(Action):
@@ -24,7 +30,7 @@ class ActionSessionStart(Action):
 
     def name(self) -> str:
         """Overrides Rasa's default session start."""
-        return "action_session_start"
+        return ACTION_SESSION_START
 
     async def run(
         self,
@@ -41,8 +47,8 @@ class ActionSessionStart(Action):
         if await _held_by_staff(tracker):
             # A new session resets Rasa's pause; staff still hold this conversation.
             return [SessionStarted(), *carried, ConversationPaused()]
-        dispatcher.utter_message(response="utter_notice")
-        return [SessionStarted(), *carried, ActionExecuted("action_listen")]
+        dispatcher.utter_message(response=UTTER_NOTICE)
+        return [SessionStarted(), *carried, ActionExecuted(ACTION_LISTEN)]
 
 
 async def _held_by_staff(tracker: Tracker) -> bool:
@@ -68,4 +74,4 @@ def _was_paused(tracker: Tracker) -> bool:
 
 # Slots that describe the patient rather than one exchange survive a new session:
 # a crisis flag must not disappear because the patient came back an hour later.
-_CARRIED_SLOTS = {"crisis_flagged"}
+_CARRIED_SLOTS = {CRISIS_FLAGGED}

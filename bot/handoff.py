@@ -61,6 +61,7 @@ from bot.channels import ids
 from bot.db.engine import get_engine, session_scope
 from bot.db.models import Handoff, TextRule, check_text
 from bot.db.repository import HandoffStateError, claim_handoff, close_handoff
+from bot.vocabulary import ACTION_LISTEN
 
 __all__ = [
     "MAX_REPLY_LENGTH",
@@ -308,7 +309,7 @@ class HandoffService:
             # on action_listen; without one, the patient's next message is read as
             # the middle of a turn and the rules fall back ("Sorry, I didn't quite
             # get that"). The bot is listening again: say so in the tracker.
-            [{"event": "resume"}, {"event": "action", "name": "action_listen"}],
+            [{"event": "resume"}, {"event": "action", "name": ACTION_LISTEN}],
             deliver=None,
             what=f"resume of handoff {handoff_id}",
         )

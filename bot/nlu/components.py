@@ -26,10 +26,11 @@ from rasa.shared.nlu.training_data.message import Message
 from rasa.shared.nlu.training_data.training_data import TrainingData
 
 from bot import answerability, safety
+from bot.vocabulary import CLINIC_LOGISTICS, FAQ, OUT_OF_SCOPE
 
 logger = logging.getLogger(__name__)
 
-FAQ_INTENT = "faq"
+FAQ_INTENT = FAQ
 # Added to the parse result, so /model/parse, the tracker and the staff console show
 # why a message was routed the way it was.
 ROUTING_KEY = "routing"
@@ -256,8 +257,8 @@ class SafetyRouter(_PredictOnly):
 _ANSWERS_OR_CLARIFIES = (FAQ_INTENT, DEFAULT_NLU_FALLBACK_INTENT_NAME)
 
 _DECLINES = {
-    "out_of_scope": "declined: not about the clinic's topic",
-    "clinic_logistics": "declined: a clinic fact the article lacks",
+    OUT_OF_SCOPE: "declined: not about the clinic's topic",
+    CLINIC_LOGISTICS: "declined: a clinic fact the article lacks",
     safety.MEDICAL_ADVICE: "declined: one person's medical question",
 }
 

@@ -103,7 +103,7 @@ class CrisisDetector(LearnedComponent):
                 if confident and probability >= self._config["keep_threshold"]:
                     routing["crisis"] = "intent model and crisis model"
                 else:
-                    routing["demoted"] = "crisis"
+                    routing["demoted"] = safety.CRISIS
                     _demote(message)
             message.set(ROUTING_KEY, routing, add_to_output=True)
         return messages

@@ -22,20 +22,30 @@ from rasa.shared.nlu.training_data.training_data import TrainingData
 from bot.nlu.components import ROUTING_KEY, set_intent
 from bot.nlu.domain_model import DomainModel, split_examples
 from bot.nlu.learned import LearnedComponent
+from bot.vocabulary import (
+    AFFIRM,
+    BOT_CHALLENGE,
+    CANCEL,
+    CRISIS,
+    DENY,
+    GOODBYE,
+    GREET,
+    OUT_OF_SCOPE,
+    THANK,
+)
 
 logger = logging.getLogger(__name__)
 
-OUT_OF_SCOPE = "out_of_scope"
 # Replies that are right whatever the topic: the gate never overrides them.
 UNGATED_INTENTS = (
-    "greet",
-    "goodbye",
-    "thank",
-    "affirm",
-    "deny",
-    "bot_challenge",
-    "cancel",
-    "crisis",
+    GREET,
+    GOODBYE,
+    THANK,
+    AFFIRM,
+    DENY,
+    BOT_CHALLENGE,
+    CANCEL,
+    CRISIS,
     OUT_OF_SCOPE,
 )
 

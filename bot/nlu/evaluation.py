@@ -24,9 +24,8 @@ from typing import Any, Dict, Iterable, List, Tuple
 
 import yaml
 
-FALLBACK = "nlu_fallback"
-CRISIS = "crisis"
-OUT_OF_SCOPE = "out_of_scope"
+from bot.vocabulary import CRISIS, OUT_OF_SCOPE
+from bot.vocabulary import NLU_FALLBACK as FALLBACK
 
 
 def load_examples(path: Path) -> List[Tuple[str, str]]:
