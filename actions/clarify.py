@@ -7,7 +7,8 @@ from rasa_sdk.events import EventType
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions.faq_topics import TOPICS
-from bot.vocabulary import ACTION_CLARIFY, ACTION_LISTEN, FAQ
+from bot.nlu import parse_result
+from bot.vocabulary import ACTION_CLARIFY, ACTION_LISTEN
 
 MAX_SUGGESTIONS = 3
 # Candidates below this confidence are noise, not suggestions.
@@ -63,15 +64,11 @@ class ActionClarify(Action):
 
 def suggested_keys(latest_message: Dict[str, Any] | None) -> List[str]:
     """The most likely FAQ keys of the parsed message, best first."""
-    selector = ((latest_message or {}).get("response_selector") or {}).get(FAQ) or {}
-    keys = []
-    for candidate in selector.get("ranking") or []:
-        key = str(candidate.get("intent_response_key", "")).split("/", 1)[-1]
-        if (
-            key in TOPICS
-            and candidate.get("confidence", 0.0) >= MIN_SUGGESTION_CONFIDENCE
-        ):
-            keys.append(key)
+    keys = [
+        candidate.key
+        for candidate in parse_result.faq_ranking(latest_message or {})
+        if candidate.key in TOPICS and candidate.confidence >= MIN_SUGGESTION_CONFIDENCE
+    ]
     return keys[:MAX_SUGGESTIONS]
 
 
