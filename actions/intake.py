@@ -1,4 +1,8 @@
-"""The intake form: a patient's request to be contacted, never lost, stored once."""
+"""The intake form: a patient's request to be contacted, never lost, stored once.
+
+Every question, reprompt and confirmation is a response of `domain.yml`; the
+checks of the answers are `actions.intake_values`.
+"""
 
 from __future__ import annotations
 
@@ -49,6 +53,7 @@ from bot.vocabulary import (
     UTTER_ASK_PHONE,
     UTTER_ASK_PHONE_SMS,
     UTTER_CONSENT_NEEDED,
+    UTTER_FULL_NAME_INVALID,
     UTTER_INTAKE_CANCELLED,
     UTTER_INTAKE_NOT_SAVED,
     UTTER_INTAKE_SUBMITTED,
@@ -150,14 +155,12 @@ class ValidateIntakeForm(FormValidationAction):
         if not self._not_a_correction(tracker, FULL_NAME):
             return {FULL_NAME: None}
         try:
-            name = clean_text(strip_correction(str(value)), MAX_NAME, "your name")
+            name = clean_text(strip_correction(str(value)), MAX_NAME, FULL_NAME)
         except InvalidValue as error:
-            dispatcher.utter_message(text=str(error))
+            dispatcher.utter_message(response=error.response, **error.values)
             return {FULL_NAME: None}
         if len(name) < 2 or not any(c.isalpha() for c in name):
-            dispatcher.utter_message(
-                text="Could you tell me your full name, for example Ana Lopez?"
-            )
+            dispatcher.utter_message(response=UTTER_FULL_NAME_INVALID)
             return {FULL_NAME: None}
         return {FULL_NAME: name}
 
@@ -173,7 +176,7 @@ class ValidateIntakeForm(FormValidationAction):
         try:
             return {slot: normalize(value)}
         except InvalidValue as error:
-            dispatcher.utter_message(text=str(error))
+            dispatcher.utter_message(response=error.response, **error.values)
             return {slot: None}
 
     async def validate_phone(
@@ -199,7 +202,7 @@ class ValidateIntakeForm(FormValidationAction):
         """The patient's own words about their pain, up to 2,000 characters."""
 
         def normalize(text: Any) -> str:
-            return clean_text(text, MAX_CONDITION, "that")
+            return clean_text(text, MAX_CONDITION, CONDITION)
 
         return self._checked(CONDITION, normalize, value, dispatcher, tracker)
 
@@ -209,7 +212,7 @@ class ValidateIntakeForm(FormValidationAction):
         """When to call, in the patient's words."""
 
         def normalize(text: Any) -> str:
-            return clean_text(text, MAX_BEST_TIME, "the best time")
+            return clean_text(text, MAX_BEST_TIME, BEST_TIME)
 
         return self._checked(BEST_TIME, normalize, value, dispatcher, tracker)
 
@@ -253,20 +256,12 @@ class ActionAskPhone(Action):
         return []
 
 
-def summary_text(tracker: Tracker) -> str:
-    """The request as the patient reads it back before sending."""
-    email = tracker.get_slot(EMAIL)
-    return (
-        f"Name: {tracker.get_slot('full_name')}\n"
-        f"Phone: {tracker.get_slot('phone')}\n"
-        f"Email: {'(none)' if email in (None, NO_EMAIL) else email}\n"
-        f"About: {tracker.get_slot('condition')}\n"
-        f"Best time: {tracker.get_slot('best_time')}"
-    )
-
-
 class ActionAskIntakeConfirmed(Action):
-    """Reads the request back and asks the patient to confirm it."""
+    """Reads the request back and asks the patient to confirm it.
+
+    The response itself lays out the answers (Rasa fills in the slots), with its
+    own variant for a skipped email.
+    """
 
     def name(self) -> Text:
         """Ask action of the `intake_confirmed` slot."""
@@ -276,9 +271,7 @@ class ActionAskIntakeConfirmed(Action):
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> List[EventType]:
         """Sends the summary with yes/no buttons."""
-        dispatcher.utter_message(
-            response=UTTER_ASK_INTAKE_CONFIRMED, summary=summary_text(tracker)
-        )
+        dispatcher.utter_message(response=UTTER_ASK_INTAKE_CONFIRMED)
         return []
 
 

@@ -64,6 +64,25 @@ UTTER_INTAKE_CANCELLED = "utter_intake_cancelled"
 UTTER_HANDOFF_IN_HOURS = "utter_handoff_in_hours"
 UTTER_HANDOFF_OUT_OF_HOURS = "utter_handoff_out_of_hours"
 UTTER_HANDOFF_UNAVAILABLE = "utter_handoff_unavailable"
+# "Did you mean...?" with 1, 2 or 3 topics, then the offer of a person.
+UTTER_CLARIFY_1 = "utter_clarify_1"
+UTTER_CLARIFY_2 = "utter_clarify_2"
+UTTER_CLARIFY_3 = "utter_clarify_3"
+UTTER_CLARIFY_OFFER_PERSON = "utter_clarify_offer_person"
+# Reprompts of the intake form's checks (actions/intake_values.py).
+UTTER_FULL_NAME_MISSING = "utter_full_name_missing"
+UTTER_FULL_NAME_TOO_LONG = "utter_full_name_too_long"
+UTTER_FULL_NAME_INVALID = "utter_full_name_invalid"
+UTTER_PHONE_NOT_A_NUMBER = "utter_phone_not_a_number"
+UTTER_PHONE_INTERNATIONAL_INCOMPLETE = "utter_phone_international_incomplete"
+UTTER_PHONE_TOO_SHORT = "utter_phone_too_short"
+UTTER_PHONE_TOO_LONG = "utter_phone_too_long"
+UTTER_PHONE_NOT_US = "utter_phone_not_us"
+UTTER_EMAIL_INVALID = "utter_email_invalid"
+UTTER_CONDITION_MISSING = "utter_condition_missing"
+UTTER_CONDITION_TOO_LONG = "utter_condition_too_long"
+UTTER_BEST_TIME_MISSING = "utter_best_time_missing"
+UTTER_BEST_TIME_TOO_LONG = "utter_best_time_too_long"
 
 # -- Slots (domain.yml `slots`, and Rasa's `requested_slot`) --
 CRISIS_FLAGGED = "crisis_flagged"  # set by action_crisis_response; staff filter on it
@@ -75,6 +94,9 @@ BEST_TIME = "best_time"
 CONSENT = "consent"
 INTAKE_CONFIRMED = "intake_confirmed"
 REQUESTED_SLOT = "requested_slot"
+# The `email` slot's value when the patient skips it (a slot value, not a name:
+# `utter_ask_intake_confirmed` has a variant for it).
+NO_EMAIL = "none"
 # The intake form's questions, in the order it asks them (domain.yml `forms`).
 INTAKE_FORM_SLOTS = (
     FULL_NAME,
