@@ -85,7 +85,8 @@ class ActionHandoff(Action):
     In clinic hours the bot says a person will reply here and pauses itself until
     staff hand the conversation back; out of hours it says when staff are back and
     offers the intake form meanwhile. Either way a row in `handoffs` tells staff who
-    is waiting and why.
+    is waiting and why. The row comes first, then the pause: a conversation held by
+    staff always has its handoff (`bot.handoff`).
     """
 
     def name(self) -> Text:

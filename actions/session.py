@@ -13,6 +13,7 @@ from rasa_sdk.events import (
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions import store
+from bot.handoff import hold
 from bot.vocabulary import (
     ACTION_LISTEN,
     ACTION_SESSION_START,
@@ -52,24 +53,19 @@ class ActionSessionStart(Action):
 
 
 async def _held_by_staff(tracker: Tracker) -> bool:
-    """True when a paused conversation has a handoff staff have not closed."""
+    """`bot.handoff.hold.held_by_staff` for this conversation.
+
+    The `handoffs` table is read only for a paused conversation.
+    """
     from bot.db.repository import latest_active_handoff
 
-    if not tracker.is_paused() and not _was_paused(tracker):
+    if not hold.is_paused(tracker.events, paused_now=tracker.is_paused()):
         return False
     try:
         handoff = await store.run(latest_active_handoff, tracker.sender_id)
     except store.StoreError:
-        return True  # cannot tell: staying silent beats talking over staff
-    return handoff is not None
-
-
-def _was_paused(tracker: Tracker) -> bool:
-    """True when the last pause/resume event of the conversation is a pause."""
-    for event in reversed(tracker.events):
-        if event.get("event") in ("pause", "resume"):
-            return event.get("event") == "pause"
-    return False
+        return hold.held_by_staff(True, active_handoff=None)
+    return hold.held_by_staff(True, active_handoff=handoff is not None)
 
 
 # Slots that describe the patient rather than one exchange survive a new session:
