@@ -8,7 +8,7 @@ its handoff is not a hold (`held_by_staff`).
 Pure Python, no Rasa, database or HTTP import: the action server (session start),
 the staff side (`bot.handoff.service`) and the console all ask here.
 
-Holds: the event names; `PAUSE`, `RESUME` and `staff_reply`, the events the staff
+Holds: the event names; `pause`, `resume` and `staff_reply`, the events the staff
 side appends; `last_pause_event`, `is_paused` and `held_by_staff`.
 """
 
@@ -22,16 +22,21 @@ from bot.vocabulary import ACTION_LISTEN
 PAUSE_EVENT = "pause"
 RESUME_EVENT = "resume"
 
-# What the staff side appends to take the conversation, and to give it back. A
-# conversation paused by the handoff action ends on that action, not on
-# action_listen; without one, the patient's next message is read as the middle of
-# a turn and the rules fall back ("Sorry, I didn't quite get that"). The bot is
-# listening again: the resume says so in the tracker.
-PAUSE: List[Dict[str, Any]] = [{"event": PAUSE_EVENT}]
-RESUME: List[Dict[str, Any]] = [
-    {"event": RESUME_EVENT},
-    {"event": "action", "name": ACTION_LISTEN},
-]
+
+def pause() -> List[Dict[str, Any]]:
+    """The events that take the conversation from the bot."""
+    return [{"event": PAUSE_EVENT}]
+
+
+def resume() -> List[Dict[str, Any]]:
+    """The events that give the conversation back to the bot.
+
+    A conversation paused by the handoff action ends on that action, not on
+    action_listen; without one, the patient's next message is read as the middle
+    of a turn and the rules fall back ("Sorry, I didn't quite get that"). The bot
+    is listening again: the resume says so in the tracker.
+    """
+    return [{"event": RESUME_EVENT}, {"event": "action", "name": ACTION_LISTEN}]
 
 
 def staff_reply(text: str, staff_name: str) -> Dict[str, Any]:

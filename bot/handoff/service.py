@@ -178,7 +178,7 @@ class HandoffService:
         )
         self._send(
             handoff.conversation_id,
-            [*hold.PAUSE, event],
+            [*hold.pause(), event],
             deliver=reply_channel(handoff.conversation_id, handoff.channel),
             what=f"reply to handoff {handoff.id}",
         )
@@ -218,7 +218,7 @@ class HandoffService:
         conversation_path(conversation_id)
         self._send(
             conversation_id,
-            hold.RESUME,  # un-paused, and listening again
+            hold.resume(),  # un-paused, and listening again
             deliver=None,
             what=f"resume of handoff {handoff_id}",
         )
@@ -245,7 +245,7 @@ class HandoffService:
             RasaUnavailable: Rasa is down, timed out or failed.
             RasaError: Rasa refused the request otherwise.
         """
-        self._send(conversation_id, hold.PAUSE, deliver=None, what="pause")
+        self._send(conversation_id, hold.pause(), deliver=None, what="pause")
 
     def _send(
         self,

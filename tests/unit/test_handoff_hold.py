@@ -42,8 +42,9 @@ def test_held_by_staff(paused, active_handoff, expected):
 
 
 def test_the_events_staff_append():
-    assert hold.PAUSE == [PAUSE]
-    assert hold.RESUME == [RESUME, {"event": "action", "name": "action_listen"}]
+    assert hold.pause() == [PAUSE]
+    assert hold.resume() == [RESUME, {"event": "action", "name": "action_listen"}]
+    assert hold.pause() is not hold.pause()  # fresh lists: nobody edits another's
     assert hold.staff_reply("Hello", "Dana") == {
         "event": "bot",
         "text": "Hello",
