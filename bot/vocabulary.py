@@ -10,7 +10,8 @@ Plain constants, no imports: the actions, the NLU components, the channels, the
 console and the storage layer can all import it.
 
 Holds, in order: intents; actions (custom actions, the form, Rasa's defaults);
-responses used by code; slots and the intake form's slots; channel names.
+responses used by code; slots, the intake form's slots and the skipped-email value;
+entities; channel names.
 """
 
 # -- Intents (domain.yml `intents`; the plain ones are catalog/faq-catalog.yml's) --
@@ -107,6 +108,10 @@ INTAKE_FORM_SLOTS = (
     CONSENT,
     INTAKE_CONFIRMED,
 )
+
+# -- Entities (domain.yml `entities`, tagged by bot/nlu/spacy_pipeline.py) --
+MEDICATION = "medication"
+# The other entity, `condition`, shares its name with the slot: CONDITION above.
 
 # -- Channels (input channel names: credentials.yml's classes, domain.yml variants) --
 WIDGET = "socketio"

@@ -170,10 +170,11 @@ class RasaEvents:
                 f"request to Rasa failed ({type(exc).__name__}); {what} not sent"
             )
         else:
-            error = _error_for_status(response.status_code, what)
+            refused = _error_for_status(response.status_code, what)
             response.close()
-            if error is None:
+            if refused is None:
                 return
+            error = refused
         logger.warning("%s failed: %s", what.capitalize(), error)
         raise error  # not chained: the cause quotes the URL with the token
 

@@ -53,6 +53,7 @@ def test_every_name_is_defined_by_the_domain_credentials_or_rasa(rasa_domain, co
         | set(rasa_domain.action_names_or_texts)
         | set(rasa_domain.responses)
         | {slot.name for slot in rasa_domain.slots}
+        | set(rasa_domain.entities)
         | set(vocabulary.CHANNELS)
         # a retrieval intent's answers (data/responses/) are sent by `utter_<intent>`
         | {name.split("/")[0] for name in rasa_domain.responses if "/" in name}
@@ -124,3 +125,7 @@ def test_the_skipped_email_value_is_the_one_the_summary_knows(rasa_domain):
     assert conditions == [
         {"type": "slot", "name": vocabulary.EMAIL, "value": vocabulary.NO_EMAIL}
     ]
+
+
+def test_every_entity_has_its_constant(rasa_domain):
+    assert set(rasa_domain.entities) == {vocabulary.CONDITION, vocabulary.MEDICATION}
