@@ -1,4 +1,9 @@
-"""Uncertain messages: "Did you mean...?" first, then the offer of a person."""
+"""Uncertain messages: "Did you mean...?" first, then the offer of a person.
+
+What the patient reads is in `domain.yml` (`utter_clarify_<n>` for n suggested
+topics, `utter_clarify_offer_person`); the topics' titles and questions are
+`actions.faq_topics.TOPICS`.
+"""
 
 from typing import Any, Dict, List
 
@@ -7,8 +12,19 @@ from rasa_sdk.events import EventType
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions.faq_topics import TOPICS
+from bot.nlu import parse_result
+from bot.vocabulary import (
+    ACTION_CLARIFY,
+    ACTION_LISTEN,
+    UTTER_CLARIFY_1,
+    UTTER_CLARIFY_2,
+    UTTER_CLARIFY_3,
+    UTTER_CLARIFY_OFFER_PERSON,
+)
 
-MAX_SUGGESTIONS = 3
+# The response for one, two or three suggestions ("Something else" comes last).
+CLARIFY_RESPONSES = (UTTER_CLARIFY_1, UTTER_CLARIFY_2, UTTER_CLARIFY_3)
+MAX_SUGGESTIONS = len(CLARIFY_RESPONSES)
 # Candidates below this confidence are noise, not suggestions.
 MIN_SUGGESTION_CONFIDENCE = 0.05
 
@@ -23,7 +39,7 @@ class ActionClarify(Action):
 
     def name(self) -> str:
         """Action name used in rules."""
-        return "action_clarify"
+        return ACTION_CLARIFY
 
     async def run(
         self,
@@ -34,43 +50,25 @@ class ActionClarify(Action):
         """Sends the suggestions or the offer of a person."""
         suggestions = suggested_keys(tracker.latest_message)
         if _clarified_just_before(tracker) or not suggestions:
-            dispatcher.utter_message(
-                text=(
-                    "Sorry, I'm still not sure what you mean. Someone from the "
-                    "clinic can help: would you like to talk to a person, or have "
-                    "the clinic contact you?"
-                ),
-                buttons=[
-                    {
-                        "title": "Talk to a person",
-                        "payload": "I want to talk to a person",
-                    },
-                    {"title": "Contact me", "payload": "Yes, please contact me"},
-                ],
-            )
+            dispatcher.utter_message(response=UTTER_CLARIFY_OFFER_PERSON)
             return []
-        buttons = [
-            {"title": TOPICS[key].title, "payload": TOPICS[key].question}
-            for key in suggestions
-        ]
-        buttons.append({"title": "Something else", "payload": "Something else"})
+        topics = {}
+        for number, key in enumerate(suggestions, 1):
+            topics[f"title_{number}"] = TOPICS[key].title
+            topics[f"question_{number}"] = TOPICS[key].question
         dispatcher.utter_message(
-            text="Sorry, I'm not sure I understood. Did you mean:", buttons=buttons
+            response=CLARIFY_RESPONSES[len(suggestions) - 1], **topics
         )
         return []
 
 
 def suggested_keys(latest_message: Dict[str, Any] | None) -> List[str]:
     """The most likely FAQ keys of the parsed message, best first."""
-    selector = ((latest_message or {}).get("response_selector") or {}).get("faq") or {}
-    keys = []
-    for candidate in selector.get("ranking") or []:
-        key = str(candidate.get("intent_response_key", "")).split("/", 1)[-1]
-        if (
-            key in TOPICS
-            and candidate.get("confidence", 0.0) >= MIN_SUGGESTION_CONFIDENCE
-        ):
-            keys.append(key)
+    keys = [
+        candidate.key
+        for candidate in parse_result.faq_ranking(latest_message or {})
+        if candidate.key in TOPICS and candidate.confidence >= MIN_SUGGESTION_CONFIDENCE
+    ]
     return keys[:MAX_SUGGESTIONS]
 
 
@@ -84,8 +82,8 @@ def _clarified_just_before(tracker: Tracker) -> bool:
             seen_current_user_message = True
         elif seen_current_user_message and event.get("event") == "action":
             name = event.get("name")
-            if name == "action_clarify":
+            if name == ACTION_CLARIFY:
                 return True
-            if name not in ("action_listen", None):
+            if name not in (ACTION_LISTEN, None):
                 return False
     return False

@@ -11,6 +11,18 @@ from rasa_sdk.executor import CollectingDispatcher
 
 from actions import store
 from bot.settings import get_settings
+from bot.vocabulary import (
+    ACTION_CLARIFY,
+    ACTION_CRISIS_RESPONSE,
+    ACTION_HANDOFF,
+    ACTION_LISTEN,
+    NLU_FALLBACK,
+    UTTER_CANNOT_ANSWER_LOGISTICS,
+    UTTER_HANDOFF_IN_HOURS,
+    UTTER_HANDOFF_OUT_OF_HOURS,
+    UTTER_HANDOFF_UNAVAILABLE,
+    UTTER_NO_MEDICAL_ADVICE,
+)
 
 logger = logging.getLogger(__name__)
 SUMMARY_MESSAGES = 3
@@ -18,10 +30,10 @@ SUMMARY_LIMIT = 500
 
 # The bot's previous action says why the patient wants a person.
 _REASON_AFTER = {
-    "utter_no_medical_advice": "medical_advice",
-    "utter_cannot_answer_logistics": "logistics",
-    "action_clarify": "fallback",
-    "action_crisis_response": "crisis",
+    UTTER_NO_MEDICAL_ADVICE: "medical_advice",
+    UTTER_CANNOT_ANSWER_LOGISTICS: "logistics",
+    ACTION_CLARIFY: "fallback",
+    ACTION_CRISIS_RESPONSE: "crisis",
 }
 
 
@@ -48,7 +60,7 @@ def previous_bot_action(tracker: Tracker) -> Optional[str]:
                 return None
             seen_user = True
         elif seen_user and event.get("event") == "action":
-            if event.get("name") not in ("action_listen", None):
+            if event.get("name") not in (ACTION_LISTEN, None):
                 return event.get("name")
     return None
 
@@ -73,12 +85,13 @@ class ActionHandoff(Action):
     In clinic hours the bot says a person will reply here and pauses itself until
     staff hand the conversation back; out of hours it says when staff are back and
     offers the intake form meanwhile. Either way a row in `handoffs` tells staff who
-    is waiting and why.
+    is waiting and why. The row comes first, then the pause: a conversation held by
+    staff always has its handoff (`bot.handoff`).
     """
 
     def name(self) -> Text:
         """Action name used in rules."""
-        return "action_handoff"
+        return ACTION_HANDOFF
 
     async def run(
         self,
@@ -89,18 +102,18 @@ class ActionHandoff(Action):
         """Records the handoff, then pauses or offers the form."""
         intent = (tracker.latest_message.get("intent") or {}).get("name")
         reason = _REASON_AFTER.get(previous_bot_action(tracker) or "", "requested")
-        if intent == "nlu_fallback":
+        if intent == NLU_FALLBACK:
             reason = "fallback"
         try:
             await open_handoff(tracker, reason)
         except store.StoreError:
-            dispatcher.utter_message(response="utter_handoff_unavailable")
+            dispatcher.utter_message(response=UTTER_HANDOFF_UNAVAILABLE)
             return []
         hours = get_settings().hours()
         if hours.is_open():
-            dispatcher.utter_message(response="utter_handoff_in_hours")
+            dispatcher.utter_message(response=UTTER_HANDOFF_IN_HOURS)
             return [ConversationPaused()]
         dispatcher.utter_message(
-            response="utter_handoff_out_of_hours", clinic_hours=hours.describe()
+            response=UTTER_HANDOFF_OUT_OF_HOURS, clinic_hours=hours.describe()
         )
         return []

@@ -1,4 +1,8 @@
-"""The intake form: a patient's request to be contacted, never lost, stored once."""
+"""The intake form: a patient's request to be contacted, never lost, stored once.
+
+Every question, reprompt and confirmation is a response of `domain.yml`; the
+checks of the answers are `actions.intake_values`.
+"""
 
 from __future__ import annotations
 
@@ -27,19 +31,39 @@ from actions.intake_values import (
     normalize_phone,
     strip_correction,
 )
+from bot.vocabulary import (
+    ACTION_ASK_INTAKE_CONFIRMED,
+    ACTION_ASK_PHONE,
+    ACTION_RESET_INTAKE,
+    ACTION_SUBMIT_INTAKE,
+    AFFIRM,
+    BEST_TIME,
+    CONDITION,
+    CONSENT,
+    DENY,
+    EMAIL,
+    FULL_NAME,
+    INTAKE_CONFIRMED,
+    INTAKE_FORM,
+    INTAKE_FORM_SLOTS,
+    PHONE,
+    REQUESTED_SLOT,
+    SMS,
+    UTTER_ASK_INTAKE_CONFIRMED,
+    UTTER_ASK_PHONE,
+    UTTER_ASK_PHONE_SMS,
+    UTTER_CONSENT_NEEDED,
+    UTTER_FULL_NAME_INVALID,
+    UTTER_INTAKE_CANCELLED,
+    UTTER_INTAKE_NOT_SAVED,
+    UTTER_INTAKE_SUBMITTED,
+    UTTER_INTAKE_WHAT_TO_CHANGE,
+    VALIDATE_INTAKE_FORM,
+)
 
 logger = logging.getLogger(__name__)
 
-FORM_SLOTS = [
-    "full_name",
-    "phone",
-    "email",
-    "condition",
-    "best_time",
-    "consent",
-    "intake_confirmed",
-]
-SMS_CHANNEL = "twilio"
+FORM_SLOTS = list(INTAKE_FORM_SLOTS)
 _E164 = re.compile(r"^\+[1-9]\d{7,14}$")
 
 
@@ -53,7 +77,7 @@ async def sms_sender_phone(tracker: Tracker) -> Optional[str]:
     from bot.channels import ids, sms_store
 
     sender = tracker.sender_id or ""
-    if tracker.get_latest_input_channel() != SMS_CHANNEL:
+    if tracker.get_latest_input_channel() != SMS:
         return None
     if _E164.match(sender):
         return sender
@@ -78,25 +102,25 @@ class ValidateIntakeForm(FormValidationAction):
 
     def name(self) -> Text:
         """Validation action of `intake_form`."""
-        return "validate_intake_form"
+        return VALIDATE_INTAKE_FORM
 
     async def extract_phone(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> Dict[Text, Any]:
         """A correction of the phone number at any step of the form."""
-        return self._correction(tracker, "phone")
+        return self._correction(tracker, PHONE)
 
     async def extract_email(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> Dict[Text, Any]:
         """A correction of the email address at any step of the form."""
-        return self._correction(tracker, "email")
+        return self._correction(tracker, EMAIL)
 
     async def extract_full_name(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> Dict[Text, Any]:
         """A correction of the name at any step of the form."""
-        return self._correction(tracker, "full_name")
+        return self._correction(tracker, FULL_NAME)
 
     @staticmethod
     def _correction(tracker: Tracker, slot: str) -> Dict[Text, Any]:
@@ -108,9 +132,9 @@ class ValidateIntakeForm(FormValidationAction):
         slot: an explicit correction ("actually my number is ...").
         """
         text = tracker.latest_message.get("text") or ""
-        if tracker.get_slot("requested_slot") == slot:
-            if (slot == "phone" and len(re.sub(r"\D", "", text)) >= 7) or (
-                slot == "email" and "@" in text
+        if tracker.get_slot(REQUESTED_SLOT) == slot:
+            if (slot == PHONE and len(re.sub(r"\D", "", text)) >= 7) or (
+                slot == EMAIL and "@" in text
             ):
                 return {slot: text}
             return {}
@@ -128,19 +152,17 @@ class ValidateIntakeForm(FormValidationAction):
         self, value: Any, dispatcher, tracker: Tracker, domain: DomainDict
     ) -> Dict[Text, Any]:
         """A name of 2-200 characters with at least one letter."""
-        if not self._not_a_correction(tracker, "full_name"):
-            return {"full_name": None}
+        if not self._not_a_correction(tracker, FULL_NAME):
+            return {FULL_NAME: None}
         try:
-            name = clean_text(strip_correction(str(value)), MAX_NAME, "your name")
+            name = clean_text(strip_correction(str(value)), MAX_NAME, FULL_NAME)
         except InvalidValue as error:
-            dispatcher.utter_message(text=str(error))
-            return {"full_name": None}
+            dispatcher.utter_message(response=error.response, **error.values)
+            return {FULL_NAME: None}
         if len(name) < 2 or not any(c.isalpha() for c in name):
-            dispatcher.utter_message(
-                text="Could you tell me your full name, for example Ana Lopez?"
-            )
-            return {"full_name": None}
-        return {"full_name": name}
+            dispatcher.utter_message(response=UTTER_FULL_NAME_INVALID)
+            return {FULL_NAME: None}
+        return {FULL_NAME: name}
 
     def _checked(
         self, slot: str, normalize, value: Any, dispatcher, tracker: Tracker
@@ -154,7 +176,7 @@ class ValidateIntakeForm(FormValidationAction):
         try:
             return {slot: normalize(value)}
         except InvalidValue as error:
-            dispatcher.utter_message(text=str(error))
+            dispatcher.utter_message(response=error.response, **error.values)
             return {slot: None}
 
     async def validate_phone(
@@ -162,17 +184,17 @@ class ValidateIntakeForm(FormValidationAction):
     ) -> Dict[Text, Any]:
         """A phone number normalised to E.164 (US by default)."""
         sender = await sms_sender_phone(tracker)
-        if sender and _intent(tracker) == "affirm":
-            return {"phone": sender}
-        return self._checked("phone", normalize_phone, value, dispatcher, tracker)
+        if sender and _intent(tracker) == AFFIRM:
+            return {PHONE: sender}
+        return self._checked(PHONE, normalize_phone, value, dispatcher, tracker)
 
     def validate_email(
         self, value: Any, dispatcher, tracker: Tracker, domain: DomainDict
     ) -> Dict[Text, Any]:
         """An email address, or "none" when the patient skips it."""
-        if _intent(tracker) == "deny" and tracker.get_slot("requested_slot") == "email":
-            return {"email": NO_EMAIL}
-        return self._checked("email", normalize_email, value, dispatcher, tracker)
+        if _intent(tracker) == DENY and tracker.get_slot(REQUESTED_SLOT) == EMAIL:
+            return {EMAIL: NO_EMAIL}
+        return self._checked(EMAIL, normalize_email, value, dispatcher, tracker)
 
     def validate_condition(
         self, value: Any, dispatcher, tracker: Tracker, domain: DomainDict
@@ -180,9 +202,9 @@ class ValidateIntakeForm(FormValidationAction):
         """The patient's own words about their pain, up to 2,000 characters."""
 
         def normalize(text: Any) -> str:
-            return clean_text(text, MAX_CONDITION, "that")
+            return clean_text(text, MAX_CONDITION, CONDITION)
 
-        return self._checked("condition", normalize, value, dispatcher, tracker)
+        return self._checked(CONDITION, normalize, value, dispatcher, tracker)
 
     def validate_best_time(
         self, value: Any, dispatcher, tracker: Tracker, domain: DomainDict
@@ -190,27 +212,27 @@ class ValidateIntakeForm(FormValidationAction):
         """When to call, in the patient's words."""
 
         def normalize(text: Any) -> str:
-            return clean_text(text, MAX_BEST_TIME, "the best time")
+            return clean_text(text, MAX_BEST_TIME, BEST_TIME)
 
-        return self._checked("best_time", normalize, value, dispatcher, tracker)
+        return self._checked(BEST_TIME, normalize, value, dispatcher, tracker)
 
     def validate_consent(
         self, value: Any, dispatcher, tracker: Tracker, domain: DomainDict
     ) -> Dict[Text, Any]:
         """Only a clear yes counts as consent to be contacted."""
         if value is True:
-            return {"consent": True}
-        dispatcher.utter_message(response="utter_consent_needed")
-        return {"consent": None}
+            return {CONSENT: True}
+        dispatcher.utter_message(response=UTTER_CONSENT_NEEDED)
+        return {CONSENT: None}
 
     def validate_intake_confirmed(
         self, value: Any, dispatcher, tracker: Tracker, domain: DomainDict
     ) -> Dict[Text, Any]:
         """Yes sends the request; no invites a correction."""
         if value is True:
-            return {"intake_confirmed": True}
-        dispatcher.utter_message(response="utter_intake_what_to_change")
-        return {"intake_confirmed": None}
+            return {INTAKE_CONFIRMED: True}
+        dispatcher.utter_message(response=UTTER_INTAKE_WHAT_TO_CHANGE)
+        return {INTAKE_CONFIRMED: None}
 
 
 class ActionAskPhone(Action):
@@ -218,7 +240,7 @@ class ActionAskPhone(Action):
 
     def name(self) -> Text:
         """Ask action of the `phone` slot."""
-        return "action_ask_phone"
+        return ACTION_ASK_PHONE
 
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
@@ -227,39 +249,29 @@ class ActionAskPhone(Action):
         sender = await sms_sender_phone(tracker)
         if sender:
             dispatcher.utter_message(
-                response="utter_ask_phone_sms", masked_phone=mask_phone(sender)
+                response=UTTER_ASK_PHONE_SMS, masked_phone=mask_phone(sender)
             )
         else:
-            dispatcher.utter_message(response="utter_ask_phone")
+            dispatcher.utter_message(response=UTTER_ASK_PHONE)
         return []
 
 
-def summary_text(tracker: Tracker) -> str:
-    """The request as the patient reads it back before sending."""
-    email = tracker.get_slot("email")
-    return (
-        f"Name: {tracker.get_slot('full_name')}\n"
-        f"Phone: {tracker.get_slot('phone')}\n"
-        f"Email: {'(none)' if email in (None, NO_EMAIL) else email}\n"
-        f"About: {tracker.get_slot('condition')}\n"
-        f"Best time: {tracker.get_slot('best_time')}"
-    )
-
-
 class ActionAskIntakeConfirmed(Action):
-    """Reads the request back and asks the patient to confirm it."""
+    """Reads the request back and asks the patient to confirm it.
+
+    The response itself lays out the answers (Rasa fills in the slots), with its
+    own variant for a skipped email.
+    """
 
     def name(self) -> Text:
         """Ask action of the `intake_confirmed` slot."""
-        return "action_ask_intake_confirmed"
+        return ACTION_ASK_INTAKE_CONFIRMED
 
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> List[EventType]:
         """Sends the summary with yes/no buttons."""
-        dispatcher.utter_message(
-            response="utter_ask_intake_confirmed", summary=summary_text(tracker)
-        )
+        dispatcher.utter_message(response=UTTER_ASK_INTAKE_CONFIRMED)
         return []
 
 
@@ -280,7 +292,7 @@ class ActionSubmitIntake(Action):
 
     def name(self) -> Text:
         """Action name used in rules."""
-        return "action_submit_intake"
+        return ACTION_SUBMIT_INTAKE
 
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
@@ -288,30 +300,28 @@ class ActionSubmitIntake(Action):
         """Saves, notifies, confirms, and clears the form."""
         from bot.db.repository import save_intake
 
-        email = tracker.get_slot("email")
+        email = tracker.get_slot(EMAIL)
         try:
             intake, created = await store.run(
                 save_intake,
                 conversation_id=tracker.sender_id,
                 channel=tracker.get_latest_input_channel() or "unknown",
                 submission_key=submission_key(tracker),
-                full_name=tracker.get_slot("full_name"),
-                phone_e164=tracker.get_slot("phone"),
+                full_name=tracker.get_slot(FULL_NAME),
+                phone_e164=tracker.get_slot(PHONE),
                 email=None if email in (None, NO_EMAIL) else email,
-                condition=tracker.get_slot("condition"),
-                best_time=tracker.get_slot("best_time"),
-                consent=bool(tracker.get_slot("consent")),
+                condition=tracker.get_slot(CONDITION),
+                best_time=tracker.get_slot(BEST_TIME),
+                consent=bool(tracker.get_slot(CONSENT)),
             )
         except (store.StoreError, ValueError):
-            dispatcher.utter_message(response="utter_intake_not_saved")
+            dispatcher.utter_message(response=UTTER_INTAKE_NOT_SAVED)
             # Every answer stays; the form asks for confirmation again.
-            return [SlotSet("intake_confirmed", None), FollowupAction("intake_form")]
+            return [SlotSet(INTAKE_CONFIRMED, None), FollowupAction(INTAKE_FORM)]
         if created:
             await notify.intake_created(intake.id, intake.channel)
-        first_name = str(tracker.get_slot("full_name") or "").split(" ")[0]
-        dispatcher.utter_message(
-            response="utter_intake_submitted", first_name=first_name
-        )
+        first_name = str(tracker.get_slot(FULL_NAME) or "").split(" ")[0]
+        dispatcher.utter_message(response=UTTER_INTAKE_SUBMITTED, first_name=first_name)
         return [SlotSet(slot, None) for slot in FORM_SLOTS]
 
 
@@ -320,11 +330,11 @@ class ActionResetIntake(Action):
 
     def name(self) -> Text:
         """Action name used in rules."""
-        return "action_reset_intake"
+        return ACTION_RESET_INTAKE
 
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> List[EventType]:
         """Clears the form's slots."""
-        dispatcher.utter_message(response="utter_intake_cancelled")
+        dispatcher.utter_message(response=UTTER_INTAKE_CANCELLED)
         return [SlotSet(slot, None) for slot in FORM_SLOTS]

@@ -1,16 +1,51 @@
 """Checks and normalises what a patient types into the intake form.
 
 Pure functions, no Rasa: each returns the clean value, or raises `InvalidValue`
-whose message is the friendly reprompt the patient sees.
+naming the response (in `domain.yml`) that tells the patient what was wrong.
 """
 
 from __future__ import annotations
 
 import re
 import unicodedata
-from typing import Optional
+from typing import Any, Dict, Optional, Tuple
 
-NO_EMAIL = "none"
+from bot.vocabulary import (
+    BEST_TIME,
+    CONDITION,
+    EMAIL,
+    FULL_NAME,
+    NO_EMAIL,
+    PHONE,
+    UTTER_BEST_TIME_MISSING,
+    UTTER_BEST_TIME_TOO_LONG,
+    UTTER_CONDITION_MISSING,
+    UTTER_CONDITION_TOO_LONG,
+    UTTER_EMAIL_INVALID,
+    UTTER_FULL_NAME_MISSING,
+    UTTER_FULL_NAME_TOO_LONG,
+    UTTER_PHONE_INTERNATIONAL_INCOMPLETE,
+    UTTER_PHONE_NOT_A_NUMBER,
+    UTTER_PHONE_NOT_US,
+    UTTER_PHONE_TOO_LONG,
+    UTTER_PHONE_TOO_SHORT,
+)
+
+__all__ = [
+    "MAX_BEST_TIME",
+    "MAX_CONDITION",
+    "MAX_EMAIL",
+    "MAX_NAME",
+    "NO_EMAIL",
+    "InvalidValue",
+    "clean_text",
+    "correction_target",
+    "looks_like_correction",
+    "mask_phone",
+    "normalize_email",
+    "normalize_phone",
+    "strip_correction",
+]
 MAX_NAME, MAX_EMAIL, MAX_CONDITION, MAX_BEST_TIME = 200, 254, 2000, 200
 _LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?"
 _EMAIL = re.compile(r"^[^@\s<>()\[\],;:\"]+@" + _LABEL + r"(?:\." + _LABEL + r")+$")
@@ -26,23 +61,42 @@ _CORRECTION = re.compile(
 )
 
 
+# The reprompts of the free-text answers: (nothing there, too long).
+_TEXT_REPROMPTS: Dict[str, Tuple[str, str]] = {
+    FULL_NAME: (UTTER_FULL_NAME_MISSING, UTTER_FULL_NAME_TOO_LONG),
+    CONDITION: (UTTER_CONDITION_MISSING, UTTER_CONDITION_TOO_LONG),
+    BEST_TIME: (UTTER_BEST_TIME_MISSING, UTTER_BEST_TIME_TOO_LONG),
+}
+
+
 class InvalidValue(ValueError):
-    """A value the form cannot take; str(error) is the reprompt."""
+    """A value the form cannot take, with the response that asks for it again.
+
+    `response` names a response of `domain.yml`; `values` fill its placeholders.
+    str(error) is the response name: never the patient's answer.
+    """
+
+    def __init__(self, response: str, **values: Any) -> None:
+        super().__init__(response)
+        self.response = response
+        self.values = values
 
 
-def clean_text(value: object, limit: int, what: str) -> str:
-    """Free text: control characters out, whitespace folded, length checked."""
+def clean_text(value: object, limit: int, slot: str) -> str:
+    """Free text for `slot`: control characters out, whitespace folded, length checked.
+
+    `slot` is one of `full_name`, `condition` and `best_time`: it picks the reprompt.
+    """
+    missing, too_long = _TEXT_REPROMPTS[slot]
     text = "".join(
         " " if unicodedata.category(c) in ("Cc", "Cs", "Co") else c
         for c in str(value or "")
     )
     text = re.sub(r"\s+", " ", text).strip()
     if not text:
-        raise InvalidValue(f"Sorry, I didn't get {what}. Could you type it again?")
+        raise InvalidValue(missing)
     if len(text) > limit:
-        raise InvalidValue(
-            f"That's a bit long for {what}: could you keep it under {limit} characters?"
-        )
+        raise InvalidValue(too_long, limit=limit)
     return text
 
 
@@ -54,31 +108,19 @@ def normalize_phone(value: object, default_country: str = "1") -> str:
     if text.strip().startswith("00"):
         digits = digits[2:]
     if not digits:
-        raise InvalidValue(
-            "That doesn't look like a phone number. Could you send it with the area "
-            "code, like 555 123 4567?"
-        )
+        raise InvalidValue(UTTER_PHONE_NOT_A_NUMBER)
     if international:
         if not 8 <= len(digits) <= 15:
-            raise InvalidValue(
-                "That international number doesn't look complete. Could you check it?"
-            )
+            raise InvalidValue(UTTER_PHONE_INTERNATIONAL_INCOMPLETE)
         return f"+{digits}"
     if len(digits) == 11 and digits.startswith(default_country):
         digits = digits[1:]
     if len(digits) < 10:
-        raise InvalidValue(
-            "That number looks short: could you send all 10 digits, with the area code?"
-        )
+        raise InvalidValue(UTTER_PHONE_TOO_SHORT)
     if len(digits) > 10:
-        raise InvalidValue(
-            "That number looks too long. Could you send the 10-digit number, "
-            "or start with + for an international one?"
-        )
+        raise InvalidValue(UTTER_PHONE_TOO_LONG)
     if digits[0] in "01" or digits[3] in "01":
-        raise InvalidValue(
-            "That doesn't look like a valid US number. Could you check it?"
-        )
+        raise InvalidValue(UTTER_PHONE_NOT_US)
     return f"+{default_country}{digits}"
 
 
@@ -90,10 +132,7 @@ def normalize_email(value: object) -> str:
     found = re.search(r"\S+@\S+", text)
     candidate = (found.group(0) if found else text).strip(".,;:!?<>()[]\"'")
     if len(candidate) > MAX_EMAIL or not _EMAIL.match(candidate):
-        raise InvalidValue(
-            "That email address doesn't look right. Could you check it, or say "
-            '"skip" if you\'d rather not give one?'
-        )
+        raise InvalidValue(UTTER_EMAIL_INVALID)
     local, domain = candidate.rsplit("@", 1)
     return f"{local}@{domain.lower()}"
 
@@ -109,14 +148,14 @@ def correction_target(text: Optional[str]) -> Optional[str]:
         return None
     lowered = (text or "").lower()
     if "@" in lowered or "email" in lowered or "e-mail" in lowered:
-        return "email"
+        return EMAIL
     if (
         re.search(r"\b(?:number|phone|cell|mobile)\b", lowered)
         or len(re.sub(r"\D", "", lowered)) >= 7
     ):
-        return "phone"
+        return PHONE
     if re.search(r"\bname\b", lowered):
-        return "full_name"
+        return FULL_NAME
     return None
 
 

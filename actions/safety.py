@@ -9,6 +9,7 @@ from rasa_sdk.executor import CollectingDispatcher
 
 from actions import store
 from actions.handoff import open_handoff
+from bot.vocabulary import ACTION_CRISIS_RESPONSE, CRISIS_FLAGGED
 
 logger = logging.getLogger(__name__)
 
@@ -25,7 +26,7 @@ class ActionCrisisResponse(Action):
 
     def name(self) -> Text:
         """Action name used in rules."""
-        return "action_crisis_response"
+        return ACTION_CRISIS_RESPONSE
 
     async def run(
         self,
@@ -38,4 +39,4 @@ class ActionCrisisResponse(Action):
             await open_handoff(tracker, "crisis", urgent=True)
         except store.StoreError:
             logger.error("Crisis handoff could not be stored; the slot flag remains.")
-        return [SlotSet("crisis_flagged", True)]
+        return [SlotSet(CRISIS_FLAGGED, True)]

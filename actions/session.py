@@ -13,6 +13,13 @@ from rasa_sdk.events import (
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions import store
+from bot.handoff import hold
+from bot.vocabulary import (
+    ACTION_LISTEN,
+    ACTION_SESSION_START,
+    CRISIS_FLAGGED,
+    UTTER_NOTICE,
+)
 
 
 class ActionSessionStart(Action):
@@ -24,7 +31,7 @@ class ActionSessionStart(Action):
 
     def name(self) -> str:
         """Overrides Rasa's default session start."""
-        return "action_session_start"
+        return ACTION_SESSION_START
 
     async def run(
         self,
@@ -41,31 +48,26 @@ class ActionSessionStart(Action):
         if await _held_by_staff(tracker):
             # A new session resets Rasa's pause; staff still hold this conversation.
             return [SessionStarted(), *carried, ConversationPaused()]
-        dispatcher.utter_message(response="utter_notice")
-        return [SessionStarted(), *carried, ActionExecuted("action_listen")]
+        dispatcher.utter_message(response=UTTER_NOTICE)
+        return [SessionStarted(), *carried, ActionExecuted(ACTION_LISTEN)]
 
 
 async def _held_by_staff(tracker: Tracker) -> bool:
-    """True when a paused conversation has a handoff staff have not closed."""
+    """`bot.handoff.hold.held_by_staff` for this conversation.
+
+    The `handoffs` table is read only for a paused conversation.
+    """
     from bot.db.repository import latest_active_handoff
 
-    if not tracker.is_paused() and not _was_paused(tracker):
+    if not hold.is_paused(tracker.events, paused_now=tracker.is_paused()):
         return False
     try:
         handoff = await store.run(latest_active_handoff, tracker.sender_id)
     except store.StoreError:
-        return True  # cannot tell: staying silent beats talking over staff
-    return handoff is not None
-
-
-def _was_paused(tracker: Tracker) -> bool:
-    """True when the last pause/resume event of the conversation is a pause."""
-    for event in reversed(tracker.events):
-        if event.get("event") in ("pause", "resume"):
-            return event.get("event") == "pause"
-    return False
+        return hold.held_by_staff(True, active_handoff=None)
+    return hold.held_by_staff(True, active_handoff=handoff is not None)
 
 
 # Slots that describe the patient rather than one exchange survive a new session:
 # a crisis flag must not disappear because the patient came back an hour later.
-_CARRIED_SLOTS = {"crisis_flagged"}
+_CARRIED_SLOTS = {CRISIS_FLAGGED}

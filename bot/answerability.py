@@ -18,9 +18,7 @@ from __future__ import annotations
 import re
 
 from bot.safety import SafetyMatch, normalize
-
-CLINIC_LOGISTICS = "clinic_logistics"
-OUT_OF_SCOPE = "out_of_scope"
+from bot.vocabulary import CLINIC_LOGISTICS, OUT_OF_SCOPE
 
 _THERAPY = r"(?:infusions?|sessions?|treatments?|visits?|appointments?|rounds?|doses?)"
 _LOGISTICS_PATTERNS = [

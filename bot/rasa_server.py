@@ -25,17 +25,27 @@ import logging
 import sys
 from typing import List
 
+from bot.vocabulary import (
+    ACTION_CRISIS_RESPONSE,
+    ACTION_LISTEN,
+    ACTION_SESSION_START,
+    CRISIS,
+    UTTER_ACTION_FAILED,
+    UTTER_CRISIS,
+    UTTER_NOTICE,
+)
+
 logger = logging.getLogger(__name__)
 
-CRISIS_INTENT = "crisis"
+CRISIS_INTENT = CRISIS
 # What a crisis gets in a conversation held by staff: as data/rules/safety.yml.
-CRISIS_STEPS = ("utter_crisis", "action_crisis_response", "action_listen")
-ACTION_FAILED_RESPONSE = "utter_action_failed"
-NOTICE_RESPONSE = "utter_notice"
-ACTION_SESSION_START_NAME = "action_session_start"
+CRISIS_STEPS = (UTTER_CRISIS, ACTION_CRISIS_RESPONSE, ACTION_LISTEN)
+ACTION_FAILED_RESPONSE = UTTER_ACTION_FAILED
+NOTICE_RESPONSE = UTTER_NOTICE
+ACTION_SESSION_START_NAME = ACTION_SESSION_START
 # Actions whose failure the patient need not hear about: the crisis guidance was
 # already sent before the flag, and the failure is logged for staff.
-QUIET_ON_FAILURE = frozenset({"action_crisis_response"})
+QUIET_ON_FAILURE = frozenset({ACTION_CRISIS_RESPONSE})
 
 _applied = False
 

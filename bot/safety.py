@@ -12,7 +12,8 @@ model on every message (see `bot.nlu.components.SafetyRouter`) and win over it:
 The rules deliberately err on the side of caution: a false alarm costs a patient one
 extra message with the 911/988 numbers; a miss could cost far more.
 
-Pure Python with no Rasa import, so the action server and tests can use it too.
+Pure Python with no Rasa import (the intents' names come from `bot.vocabulary`), so
+the action server and tests can use it too.
 """
 
 from __future__ import annotations
@@ -21,8 +22,18 @@ import re
 import unicodedata
 from dataclasses import dataclass
 
-CRISIS = "crisis"
-MEDICAL_ADVICE = "personal_medical_advice"
+from bot.vocabulary import CRISIS
+from bot.vocabulary import PERSONAL_MEDICAL_ADVICE as MEDICAL_ADVICE
+
+__all__ = [
+    "CRISIS",
+    "MEDICAL_ADVICE",
+    "SafetyMatch",
+    "detect_crisis",
+    "detect_medical_advice",
+    "normalize",
+    "route",
+]
 
 # Whole-token keywords matched with typo tolerance (see `_near`).
 _CRISIS_KEYWORDS = (

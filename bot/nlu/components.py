@@ -26,15 +26,18 @@ from rasa.shared.nlu.training_data.message import Message
 from rasa.shared.nlu.training_data.training_data import TrainingData
 
 from bot import answerability, safety
+from bot.nlu import parse_result
+from bot.nlu.parse_result import DECISION, DOMAIN, GATE, OFF_DOMAIN, SAFETY_RULE
+from bot.vocabulary import CLINIC_LOGISTICS, FAQ, OUT_OF_SCOPE
 
 logger = logging.getLogger(__name__)
 
-FAQ_INTENT = "faq"
-# Added to the parse result, so /model/parse, the tracker and the staff console show
-# why a message was routed the way it was.
-ROUTING_KEY = "routing"
-# The whole cleaned message, for the safety rules (the model reads a cut).
-SAFETY_TEXT_KEY = "safety_text"
+FAQ_INTENT = FAQ
+# Added to the parse result (`bot.nlu.parse_result`), so /model/parse, the tracker and
+# the staff console show why a message was routed the way it was; and the whole
+# cleaned message, for the safety rules (the model reads a cut).
+ROUTING_KEY = parse_result.ROUTING
+SAFETY_TEXT_KEY = parse_result.SAFETY_TEXT
 
 
 def set_intent(message: Message, name: str, confidence: float) -> None:
@@ -166,7 +169,7 @@ class AnswerGate(_PredictOnly):
             if reason:
                 confidence = (message.get(INTENT) or {}).get(PREDICTED_CONFIDENCE_KEY)
                 set_intent(message, DEFAULT_NLU_FALLBACK_INTENT_NAME, confidence or 0.0)
-                routing = {**(message.get(ROUTING_KEY) or {}), "gate": reason}
+                routing = {**parse_result.routing(message), GATE: reason}
                 message.set(ROUTING_KEY, routing, add_to_output=True)
         return messages
 
@@ -182,22 +185,16 @@ class AnswerGate(_PredictOnly):
             return "low_intent_confidence"
         if name != FAQ_INTENT:
             return None
-        ranking = faq_ranking(message)
+        ranking = parse_result.faq_ranking(message)
         if not ranking:
             return "no_answer"
-        top = ranking[0][PREDICTED_CONFIDENCE_KEY]
-        second = ranking[1][PREDICTED_CONFIDENCE_KEY] if len(ranking) > 1 else 0.0
+        top = ranking[0].confidence
+        second = ranking[1].confidence if len(ranking) > 1 else 0.0
         if top < self._config["answer_threshold"]:
             return "low_answer_confidence"
         if top - second < self._config["answer_ambiguity_threshold"]:
             return "ambiguous_answer"
         return None
-
-
-def faq_ranking(message: Message) -> List[Dict[str, Any]]:
-    """The ResponseSelector's answer ranking for the `faq` retrieval intent."""
-    selector = (message.get("response_selector") or {}).get(FAQ_INTENT) or {}
-    return selector.get("ranking") or []
 
 
 @DefaultV1Recipe.register(
@@ -224,8 +221,8 @@ class SafetyRouter(_PredictOnly):
             text = message.get(SAFETY_TEXT_KEY) or message.get(TEXT)
             if text and not text.startswith("/"):  # "/greet": the widget's own
                 self._apply_rules(message, text)
-            routing = message.get(ROUTING_KEY) or {}
-            routing["decision"] = describe_decision(message, routing)
+            routing = parse_result.routing(message)
+            routing[DECISION] = describe_decision(message, routing)
             message.set(ROUTING_KEY, routing, add_to_output=True)
         return messages
 
@@ -233,7 +230,7 @@ class SafetyRouter(_PredictOnly):
     def _apply_rules(message: Message, text: str) -> None:
         current = (message.get(INTENT) or {}).get(INTENT_NAME_KEY)
         match = safety.route(text)
-        gated = (message.get(ROUTING_KEY) or {}).get("gate") == "off_domain"
+        gated = parse_result.routing(message).get(GATE) == OFF_DOMAIN
         if match is None and (current in _ANSWERS_OR_CLARIFIES or gated):
             match = answerability.detect_clinic_fact(text)
         if match is None:
@@ -243,7 +240,7 @@ class SafetyRouter(_PredictOnly):
         set_intent(message, match.intent, 1.0)
         message.set(
             ROUTING_KEY,
-            {**(message.get(ROUTING_KEY) or {}), "safety_rule": match.rule},
+            {**parse_result.routing(message), SAFETY_RULE: match.rule},
             add_to_output=True,
         )
         if match.intent == safety.CRISIS:
@@ -256,8 +253,8 @@ class SafetyRouter(_PredictOnly):
 _ANSWERS_OR_CLARIFIES = (FAQ_INTENT, DEFAULT_NLU_FALLBACK_INTENT_NAME)
 
 _DECLINES = {
-    "out_of_scope": "declined: not about the clinic's topic",
-    "clinic_logistics": "declined: a clinic fact the article lacks",
+    OUT_OF_SCOPE: "declined: not about the clinic's topic",
+    CLINIC_LOGISTICS: "declined: a clinic fact the article lacks",
     safety.MEDICAL_ADVICE: "declined: one person's medical question",
 }
 
@@ -267,14 +264,14 @@ def describe_decision(message: Message, routing: Dict[str, Any]) -> str:
     intent = message.get(INTENT) or {}
     name = intent.get(INTENT_NAME_KEY) or DEFAULT_NLU_FALLBACK_INTENT_NAME
     confidence = intent.get(PREDICTED_CONFIDENCE_KEY) or 0.0
-    domain = (routing.get("domain") or {}).get("in_domain")
+    domain = (routing.get(DOMAIN) or {}).get("in_domain")
     domain_note = f"; in-domain {domain:.2f}" if domain is not None else ""
-    if routing.get("safety_rule"):
-        why = f"safety rule {routing['safety_rule']!r}"
-    elif routing.get("gate") == "off_domain":
-        why = f"domain gate (was {routing.get('overridden_intent')})"
-    elif routing.get("gate"):
-        why = f"answer gate: {routing['gate']}"
+    if routing.get(SAFETY_RULE):
+        why = f"safety rule {routing[SAFETY_RULE]!r}"
+    elif routing.get(GATE) == OFF_DOMAIN:
+        why = f"domain gate (was {routing.get(parse_result.OVERRIDDEN_INTENT)})"
+    elif routing.get(GATE):
+        why = f"answer gate: {routing[GATE]}"
     else:
         why = f"model {confidence:.2f}"
     if name == safety.CRISIS:
@@ -284,8 +281,8 @@ def describe_decision(message: Message, routing: Dict[str, Any]) -> str:
     if name in _DECLINES:
         return f"{_DECLINES[name]}: {why}{domain_note}"
     if name == FAQ_INTENT:
-        ranking = faq_ranking(message)
-        key = ranking[0].get("intent_response_key") if ranking else "?"
-        top = ranking[0].get(PREDICTED_CONFIDENCE_KEY, 0.0) if ranking else 0.0
+        ranking = parse_result.faq_ranking(message)
+        key = ranking[0].response_key if ranking else "?"
+        top = ranking[0].confidence if ranking else 0.0
         return f"answered {key}: answer {top:.2f}, {why}{domain_note}"
     return f"{name}: {why}{domain_note}"

@@ -37,7 +37,8 @@ from rasa.shared.nlu.training_data.message import Message
 from rasa.shared.nlu.training_data.training_data import TrainingData
 
 from bot import safety
-from bot.nlu.components import ROUTING_KEY, SAFETY_TEXT_KEY, set_intent
+from bot.nlu import parse_result
+from bot.nlu.components import set_intent
 from bot.nlu.crisis_model import CrisisModel
 from bot.nlu.learned import LearnedComponent
 
@@ -76,10 +77,10 @@ class CrisisDetector(LearnedComponent):
     def process(self, messages: List[Message]) -> List[Message]:
         """Decides crisis or not for each message, with the reason in `routing`."""
         for message in messages:
-            text = message.get(SAFETY_TEXT_KEY) or message.get(TEXT)
+            text = message.get(parse_result.SAFETY_TEXT) or message.get(TEXT)
             if not text or text.startswith("/"):
                 continue  # the widget's own payload
-            routing = message.get(ROUTING_KEY) or {}
+            routing = parse_result.routing(message)
             rule = safety.detect_crisis(text)
             probability = self._model.score(text) if self._model else None
             if probability is not None:
@@ -91,7 +92,7 @@ class CrisisDetector(LearnedComponent):
                 "confidence": round(float(top.get(PREDICTED_CONFIDENCE_KEY) or 0), 3),
             }
             if rule is not None:
-                routing["safety_rule"] = rule.rule
+                routing[parse_result.SAFETY_RULE] = rule.rule
                 set_intent(message, safety.CRISIS, 1.0)
             elif probability is not None and probability >= self._config["threshold"]:
                 routing["crisis"] = "crisis model"
@@ -103,9 +104,9 @@ class CrisisDetector(LearnedComponent):
                 if confident and probability >= self._config["keep_threshold"]:
                     routing["crisis"] = "intent model and crisis model"
                 else:
-                    routing["demoted"] = "crisis"
+                    routing["demoted"] = safety.CRISIS
                     _demote(message)
-            message.set(ROUTING_KEY, routing, add_to_output=True)
+            message.set(parse_result.ROUTING, routing, add_to_output=True)
         return messages
 
 

@@ -19,23 +19,34 @@ from rasa.shared.nlu.constants import INTENT, INTENT_NAME_KEY, TEXT
 from rasa.shared.nlu.training_data.message import Message
 from rasa.shared.nlu.training_data.training_data import TrainingData
 
-from bot.nlu.components import ROUTING_KEY, set_intent
+from bot.nlu import parse_result
+from bot.nlu.components import set_intent
 from bot.nlu.domain_model import DomainModel, split_examples
 from bot.nlu.learned import LearnedComponent
+from bot.vocabulary import (
+    AFFIRM,
+    BOT_CHALLENGE,
+    CANCEL,
+    CRISIS,
+    DENY,
+    GOODBYE,
+    GREET,
+    OUT_OF_SCOPE,
+    THANK,
+)
 
 logger = logging.getLogger(__name__)
 
-OUT_OF_SCOPE = "out_of_scope"
 # Replies that are right whatever the topic: the gate never overrides them.
 UNGATED_INTENTS = (
-    "greet",
-    "goodbye",
-    "thank",
-    "affirm",
-    "deny",
-    "bot_challenge",
-    "cancel",
-    "crisis",
+    GREET,
+    GOODBYE,
+    THANK,
+    AFFIRM,
+    DENY,
+    BOT_CHALLENGE,
+    CANCEL,
+    CRISIS,
     OUT_OF_SCOPE,
 )
 
@@ -75,13 +86,13 @@ class DomainGate(LearnedComponent):
             if not text or text.startswith("/"):
                 continue  # a button payload says what it means
             evidence = self._model.explain(text)
-            routing = {**(message.get(ROUTING_KEY) or {}), "domain": evidence}
+            routing = {**parse_result.routing(message), parse_result.DOMAIN: evidence}
             intent = (message.get(INTENT) or {}).get(INTENT_NAME_KEY)
             if evidence["in_domain"] < self._config["threshold"] and (
                 intent not in UNGATED_INTENTS
             ):
-                routing["gate"] = "off_domain"
-                routing["overridden_intent"] = intent
+                routing[parse_result.GATE] = parse_result.OFF_DOMAIN
+                routing[parse_result.OVERRIDDEN_INTENT] = intent
                 set_intent(message, OUT_OF_SCOPE, 1.0 - evidence["in_domain"])
-            message.set(ROUTING_KEY, routing, add_to_output=True)
+            message.set(parse_result.ROUTING, routing, add_to_output=True)
         return messages

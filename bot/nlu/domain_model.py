@@ -34,6 +34,8 @@ from typing import Dict, Iterable, List, Sequence, Tuple
 
 import numpy as np
 
+from bot.vocabulary import OUT_OF_SCOPE
+
 _WORD = re.compile(r"[a-z0-9]+(?:'[a-z]+)?")
 # Log probability below which a word counts as rare in English (about 1 in 3 M).
 _RARE_ENGLISH = -15.0
@@ -232,7 +234,7 @@ def _sigmoid(x: float) -> float:
 
 
 def split_examples(
-    pairs: Iterable[Tuple[str, str]], off_labels: Iterable[str] = ("out_of_scope",)
+    pairs: Iterable[Tuple[str, str]], off_labels: Iterable[str] = (OUT_OF_SCOPE,)
 ) -> Tuple[List[str], List[str]]:
     """(in-domain texts, off-domain texts) from (text, label) pairs."""
     off = set(off_labels)

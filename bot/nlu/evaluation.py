@@ -24,9 +24,9 @@ from typing import Any, Dict, Iterable, List, Tuple
 
 import yaml
 
-FALLBACK = "nlu_fallback"
-CRISIS = "crisis"
-OUT_OF_SCOPE = "out_of_scope"
+from bot.nlu import parse_result
+from bot.vocabulary import CRISIS, FAQ, OUT_OF_SCOPE
+from bot.vocabulary import NLU_FALLBACK as FALLBACK
 
 
 def load_examples(path: Path) -> List[Tuple[str, str]]:
@@ -160,12 +160,11 @@ def outcomes(cases: Iterable[Case], predictions: Iterable[str]) -> Outcomes:
 
 def predicted_label(parse: Dict[str, Any]) -> str:
     """The label a parse result amounts to (`faq/<key>`, an intent, or fallback)."""
-    intent = (parse.get("intent") or {}).get("name") or FALLBACK
-    if intent != "faq":
+    intent = parse_result.top_intent(parse).name or FALLBACK
+    if intent != FAQ:
         return intent
-    selected = (parse.get("response_selector") or {}).get("faq") or {}
-    key = (selected.get("response") or {}).get("intent_response_key")
-    return key or FALLBACK
+    answer = parse_result.faq_answer(parse)
+    return answer.response_key if answer else FALLBACK
 
 
 @dataclass

@@ -19,8 +19,10 @@ from rasa.shared.nlu.constants import (
 from rasa.shared.nlu.training_data.message import Message
 from rasa.shared.nlu.training_data.training_data import TrainingData
 
-from bot.nlu.components import FAQ_INTENT
+from bot.nlu import parse_result
 from bot.nlu.learned import load_trusted
+from bot.nlu.parse_result import RANKING, RESPONSE, RESPONSE_KEY, RESPONSE_SELECTOR
+from bot.vocabulary import FAQ
 
 logger = logging.getLogger(__name__)
 
@@ -48,7 +50,7 @@ class FaqEnsemble(GraphComponent):
     def get_default_config() -> Dict[str, Any]:
         """Default config."""
         return {
-            "retrieval_intent": FAQ_INTENT,
+            "retrieval_intent": FAQ,
             # weight of the ResponseSelector; the linear model gets the rest
             "selector_weight": 0.5,
             # inverse regularisation strength of the logistic regression
@@ -107,9 +109,9 @@ class FaqEnsemble(GraphComponent):
         examples = [
             e
             for e in training_data.intent_examples
-            if e.get(INTENT) == intent and e.get("intent_response_key") and e.get(TEXT)
+            if e.get(INTENT) == intent and e.get(RESPONSE_KEY) and e.get(TEXT)
         ]
-        if len({e.get("intent_response_key") for e in examples}) < 2:
+        if len({e.get(RESPONSE_KEY) for e in examples}) < 2:
             return self._resource
         self._model = make_pipeline(
             TfidfTransformer(sublinear_tf=True),
@@ -118,7 +120,7 @@ class FaqEnsemble(GraphComponent):
         examples = [e for e in examples if e.get_sparse_features(TEXT)[1] is not None]
         self._model.fit(
             vstack(self._features(examples)),
-            [e.get("intent_response_key") for e in examples],
+            [e.get(RESPONSE_KEY) for e in examples],
         )
         if self._config["intent_weight"] < 1.0:
             labelled = [
@@ -190,8 +192,7 @@ class FaqEnsemble(GraphComponent):
         classes = list(self._model.classes_)
         weight = self._config["selector_weight"]
         for message, features in zip(messages, self._features(messages), strict=True):
-            selectors = message.get("response_selector") or {}
-            selected = selectors.get(intent)
+            selected = parse_result.selection(message, intent)
             expected_width = self._model.steps[0][1].idf_.shape[0]
             if not selected or features is None or features.shape[1] != expected_width:
                 continue  # e.g. an empty message: the selector's ranking stands
@@ -199,31 +200,32 @@ class FaqEnsemble(GraphComponent):
             scores = {
                 key: (1 - weight) * p for key, p in zip(classes, row, strict=True)
             }
-            for entry in selected.get("ranking") or []:
-                key = entry.get("intent_response_key")
-                scores[key] = scores.get(key, 0.0) + weight * entry.get(
-                    PREDICTED_CONFIDENCE_KEY, 0.0
-                )
+            for candidate in parse_result.faq_ranking(message, intent):
+                key = candidate.response_key
+                scores[key] = scores.get(key, 0.0) + weight * candidate.confidence
             ranking = sorted(scores.items(), key=lambda item: -item[1])
             top_key, top_confidence = ranking[0]
             utter_action = f"utter_{top_key}"
-            selected["response"] = {
-                **selected.get("response", {}),
-                "intent_response_key": top_key,
+            selected[RESPONSE] = {
+                **selected.get(RESPONSE, {}),
+                RESPONSE_KEY: top_key,
                 PREDICTED_CONFIDENCE_KEY: float(top_confidence),
                 "utter_action": utter_action,
                 "responses": self._responses.get(utter_action)
-                or selected.get("response", {}).get("responses"),
+                or selected.get(RESPONSE, {}).get("responses"),
             }
-            selected["ranking"] = [
+            selected[RANKING] = [
                 {
                     "id": None,
-                    "intent_response_key": key,
+                    RESPONSE_KEY: key,
                     PREDICTED_CONFIDENCE_KEY: float(confidence),
                 }
                 for key, confidence in ranking[: self._config["ranking_length"]]
             ]
-            message.set("response_selector", selectors, add_to_output=True)
+            # `selected` is the entry inside the message's selector output.
+            message.set(
+                RESPONSE_SELECTOR, message.get(RESPONSE_SELECTOR), add_to_output=True
+            )
         return messages
 
     def _average_intents(self, messages: List[Message]) -> None:

@@ -19,6 +19,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from bot.vocabulary import CONDITION, MEDICATION
+
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 # Keep in sync with `model:` of SpacyNLP in config.yml.
 PIPELINE_DIR = PROJECT_ROOT / "var" / "spacy" / "en_ms_pain"
@@ -77,7 +79,7 @@ MEDICATIONS = [
 def entity_patterns() -> list[dict]:
     """Token patterns for the EntityRuler, matched case-insensitively."""
     patterns = []
-    for label, phrases in (("condition", CONDITIONS), ("medication", MEDICATIONS)):
+    for label, phrases in ((CONDITION, CONDITIONS), (MEDICATION, MEDICATIONS)):
         for phrase in phrases:
             tokens = [{"LOWER": word} for word in phrase.split()]
             patterns.append({"label": label, "pattern": tokens})

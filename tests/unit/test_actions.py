@@ -71,7 +71,7 @@ def test_suggested_keys(selector, expected):
 
 
 async def test_clarify_offers_topics_with_readable_titles(
-    dispatcher, tracker_factory, domain
+    dispatcher, tracker_factory, domain, patient_reads
 ):
     tracker = tracker_factory(
         intent="nlu_fallback",
@@ -80,7 +80,8 @@ async def test_clarify_offers_topics_with_readable_titles(
         events=[{"event": "user", "text": "is it risky"}],
     )
     assert await ActionClarify().run(dispatcher, tracker, domain) == []
-    (message,) = dispatcher.messages
+    (sent,) = dispatcher.messages
+    message = await patient_reads(sent)
     assert "Did you mean" in message["text"]
     titles = [b["title"] for b in message["buttons"]]
     payloads = [b["payload"] for b in message["buttons"]]
@@ -99,7 +100,7 @@ async def test_clarify_offers_topics_with_readable_titles(
 
 
 async def test_second_unclear_message_offers_a_person(
-    dispatcher, tracker_factory, domain
+    dispatcher, tracker_factory, domain, patient_reads
 ):
     events = [
         {"event": "user", "text": "hmm"},
@@ -114,7 +115,8 @@ async def test_second_unclear_message_offers_a_person(
         events=events,
     )
     await ActionClarify().run(dispatcher, tracker, domain)
-    (message,) = dispatcher.messages
+    (sent,) = dispatcher.messages
+    message = await patient_reads(sent)
     assert "person" in message["text"]
     assert [b["title"] for b in message["buttons"]] == [
         "Talk to a person",
@@ -122,7 +124,9 @@ async def test_second_unclear_message_offers_a_person(
     ]
 
 
-async def test_unclear_after_an_answer_asks_again(dispatcher, tracker_factory, domain):
+async def test_unclear_after_an_answer_asks_again(
+    dispatcher, tracker_factory, domain, patient_reads
+):
     events = [
         {"event": "user", "text": "hmm"},
         {"event": "action", "name": "action_clarify"},
@@ -137,4 +141,23 @@ async def test_unclear_after_an_answer_asks_again(dispatcher, tracker_factory, d
         events=events,
     )
     await ActionClarify().run(dispatcher, tracker, domain)
-    assert "Did you mean" in dispatcher.messages[0]["text"]
+    assert "Did you mean" in (await patient_reads(dispatcher.messages[0]))["text"]
+
+
+@pytest.mark.parametrize("count", [1, 2, 3])
+async def test_clarify_offers_as_many_topics_as_it_found(
+    dispatcher, tracker_factory, domain, patient_reads, count
+):
+    keys = ["is_it_safe", "side_effects", "onset_speed"][:count]
+    tracker = tracker_factory(
+        intent="nlu_fallback",
+        response_selector=ranking(*[(key, 0.3) for key in keys]),
+        events=[{"event": "user", "text": "hmm"}],
+    )
+    await ActionClarify().run(dispatcher, tracker, domain)
+    message = await patient_reads(dispatcher.messages[0])
+    assert message["text"] == "Sorry, I'm not sure I understood. Did you mean:"
+    assert message["buttons"] == [
+        *({"title": TOPICS[k].title, "payload": TOPICS[k].question} for k in keys),
+        {"title": "Something else", "payload": "Something else"},
+    ]

@@ -67,7 +67,15 @@ def validator():
     ],
 )
 async def test_each_answer_is_validated(
-    validator, dispatcher, tracker_factory, domain, slot, value, expected, reprompt
+    validator,
+    dispatcher,
+    tracker_factory,
+    domain,
+    patient_reads,
+    slot,
+    value,
+    expected,
+    reprompt,
 ):
     import inspect
 
@@ -79,9 +87,7 @@ async def test_each_answer_is_validated(
         result = await result
     assert result == {slot: expected}
     if reprompt:
-        said = dispatcher.messages[0].get("text") or ""
-        if dispatcher.messages[0].get("response"):
-            said = domain["responses"][dispatcher.messages[0]["response"]][0]["text"]
+        said = (await patient_reads(dispatcher.messages[0]))["text"]
         assert reprompt in said
     else:
         assert dispatcher.messages == []
@@ -105,9 +111,7 @@ async def test_a_correction_at_another_step_updates_the_right_answer(
     }
     assert await validator.validate_phone(
         "555 876 5432", dispatcher, tracker, domain
-    ) == {
-        "phone": "+15558765432"
-    }
+    ) == {"phone": "+15558765432"}
 
 
 async def test_sms_patients_confirm_the_number_they_text_from(
@@ -163,15 +167,26 @@ async def test_web_patients_are_asked_for_their_number(
     assert dispatcher.messages[0]["response"] == "utter_ask_phone"
 
 
-async def test_summary_is_read_back(dispatcher, tracker_factory, domain):
+async def test_summary_is_read_back(dispatcher, tracker_factory, domain, patient_reads):
+    slots = {**FILLED, "email": "none"}
     await ActionAskIntakeConfirmed().run(
-        dispatcher, tracker_factory(slots={**FILLED, "email": "none"}), domain
+        dispatcher, tracker_factory(slots=slots), domain
     )
-    summary = dispatcher.messages[0]["summary"]
+    summary = (await patient_reads(dispatcher.messages[0], slots))["text"]
     assert (
         "Ana López" in summary
         and "+15552345678" in summary
         and "Email: (none)" in summary
+    )
+    dispatcher.messages.clear()
+    await ActionAskIntakeConfirmed().run(
+        dispatcher, tracker_factory(slots=FILLED), domain
+    )
+    summary = (await patient_reads(dispatcher.messages[0], FILLED))["text"]
+    assert summary == (
+        "Here is your request:\n\nName: Ana López 🙂\nPhone: +15552345678\n"
+        "Email: ana@example.com\nAbout: " + FILLED["condition"] + "\n"
+        "Best time: weekday mornings\n\nShall I send it to the clinic?"
     )
 
 
@@ -203,7 +218,9 @@ async def test_a_database_that_is_down_loses_no_answer(
         "DATABASE_URL", f"sqlite:///{tmp_path / 'missing' / 'dir' / 'x.db'}"
     )
     get_settings.cache_clear()
-    monkeypatch.setattr("bot.settings.core._database_url", lambda env: env["DATABASE_URL"])
+    monkeypatch.setattr(
+        "bot.settings.core._database_url", lambda env: env["DATABASE_URL"]
+    )
     try:
         events = await ActionSubmitIntake().run(
             dispatcher, tracker_factory(slots=FILLED), domain

@@ -1,33 +1,19 @@
-"""Staff replies to a handed-off conversation, and its return to the bot.
+"""The staff side of a takeover: replies to a handed-off conversation, and its return.
 
 The staff console calls this service; it builds only the screens. Everything goes
-through Rasa's HTTP API (the `/conversations/<id>/tracker/events` endpoint, token
-in the `token` query parameter, the same `--auth-token` `bot.serve` starts Rasa
-with) and the `handoffs` table (`bot.db.repository`)::
+through Rasa's HTTP API (`bot.handoff.rasa_api`) and the `handoffs` table
+(`bot.db.repository`)::
 
     service = HandoffService()          # Rasa and database from bot.settings
     service.reply(handoff.id, "Hi, this is Dana from the clinic.", "Dana")
     service.resume(handoff.id)          # the bot answers again; the row is closed
 
-How a staff reply reaches the patient: `reply()` appends a `bot` event with
-`?output_channel=<channel>&execute_side_effects=true`. Rasa (3.6, `rasa/server.py`,
-`append_events`) then sends the message through that channel's output (Twilio: an
-SMS; callback and socket.io: pushed to the client). The channel is the
-handoff's own, never "whichever channel wrote last": the shape of the
-conversation id decides for SMS and widget conversations (`bot.channels.ids`),
-the handoff row's `channel` for the others. So a message injected from another
-channel can never make a staff reply vanish. Rasa executes these side effects
-only when `execute_side_effects` is true. The REST channel has no output channel
-of its own (Rasa answers only within the patient's own request), so over REST the
-reply is stored in the conversation but reaches the patient only through a
-client that reads the tracker.
-
-The bot stays silent while staff hold a conversation: `reply()` appends a `pause`
-before the message (a no-op when the bot already paused itself), so an
-out-of-hours handoff answered the next morning does not have the bot talking over
-staff. `resume()` appends `resume` and an `action_listen` (the bot is listening
-again) and closes the handoff. Keeping a conversation
-paused across Rasa's session expiry is the job of `action_session_start`.
+These are the transitions that keep the `handoffs` row in step with the hold
+(Rasa's pause, the truth: see the package docstring): `reply()` claims the row,
+then appends a `pause` before the message (a no-op when the bot already paused
+itself), so an out-of-hours handoff answered the next morning does not have the
+bot talking over staff; `resume()` appends `resume` and an `action_listen` (the
+bot is listening again), then closes the row.
 
 Errors, all with messages safe to log (no conversation id, message text or token):
 
@@ -44,53 +30,34 @@ Errors, all with messages safe to log (no conversation id, message text or token
 - `RasaError`: any other refusal by Rasa (e.g. HTTP 400), a bug rather than an
   outage.
 
-The calls are synchronous (`requests`, with time-outs) and never retried
-automatically: a retried reply could reach the patient twice.
+The calls are synchronous and never retried automatically: a retried reply could
+reach the patient twice.
 """
 
 from __future__ import annotations
 
 import logging
-import re
 from typing import Any, Dict, List, Optional, Tuple, Union
 
-import requests
 from sqlalchemy.engine import Engine
 
-from bot.channels import ids
 from bot.db.engine import get_engine, session_scope
 from bot.db.models import Handoff, TextRule, check_text
 from bot.db.repository import HandoffStateError, claim_handoff, close_handoff
-
-__all__ = [
-    "MAX_REPLY_LENGTH",
-    "HandoffService",
-    "HandoffStateError",
-    "RasaError",
-    "RasaUnavailable",
-    "check_reply_text",
-    "conversation_path",
-    "reply_channel",
-]
+from bot.handoff import hold
+from bot.handoff.rasa_api import (
+    DEFAULT_TIMEOUT,
+    RasaEvents,
+    conversation_path,
+    reply_channel,
+)
 
 logger = logging.getLogger(__name__)
 
 # One SMS message body at most (Twilio's limit; longer texts are refused there).
 MAX_REPLY_LENGTH = 1600
-# (connect, read) seconds. The read time-out covers Rasa sending the message on
-# (e.g. to Twilio) before it answers.
-DEFAULT_TIMEOUT: Tuple[float, float] = (3.05, 20.0)
 
 _REPLY_RULE = TextRule(MAX_REPLY_LENGTH)
-_CHANNEL_NAME = re.compile(r"[a-z][a-z0-9_]{0,31}")
-
-
-class RasaError(RuntimeError):
-    """Rasa refused a request of this service (the message says how, not what)."""
-
-
-class RasaUnavailable(RasaError):
-    """Rasa cannot be reached, timed out or failed (5xx); try again later."""
 
 
 def check_reply_text(text: Any) -> str:
@@ -113,55 +80,6 @@ def check_reply_text(text: Any) -> str:
     stripped = text.strip()
     check_text("text", stripped, _REPLY_RULE)
     return stripped
-
-
-def conversation_path(conversation_id: str) -> str:
-    """The HTTP API path of a conversation, `/conversations/<conversation_id>`.
-
-    Only the id shapes the channels produce are accepted (`bot.channels.ids`:
-    widget session ids, `sms-…` ids and the E.164 numbers of older SMS
-    conversations, REST ids of letters, digits, `_` and `-`). None of them has a
-    "/", ".", "%" or space, so an id can never step into another conversation's
-    path: `x/../+15551234567` would otherwise become `/conversations/+1555…`
-    on its way (HTTP clients remove dot segments), and Rasa does not decode
-    %-escapes there either.
-
-    Args:
-        conversation_id: Rasa's sender id.
-
-    Returns:
-        The path, without the server's base URL.
-
-    Raises:
-        ValueError: the id is empty or not a shape a channel produces (the
-            message does not show it: it can be a phone number).
-    """
-    if not isinstance(conversation_id, str) or not conversation_id:
-        raise ValueError("conversation_id is required")
-    if not ids.is_conversation_id(conversation_id):
-        raise ValueError(
-            "conversation_id is not one the channels produce (widget session, "
-            "SMS id, or letters, digits, '_' and '-')"
-        )
-    return f"/conversations/{conversation_id}"
-
-
-def reply_channel(conversation_id: str, handoff_channel: Optional[str]) -> str:
-    """The channel a staff reply goes out on: the conversation's own.
-
-    SMS and widget conversations are recognised by their id's shape (an SMS id
-    can only ever be answered by SMS, whatever wrote into it last); any other
-    conversation by the channel its handoff was opened on.
-
-    Raises:
-        ValueError: neither tells a channel.
-    """
-    channel = ids.channel_of(conversation_id)
-    if channel in (ids.SMS, ids.WIDGET):
-        return channel
-    if handoff_channel and _CHANNEL_NAME.fullmatch(handoff_channel):
-        return handoff_channel
-    raise ValueError("the handoff has no channel to answer on")
 
 
 class HandoffService:
@@ -201,6 +119,7 @@ class HandoffService:
         self._api_token = api_token
         self.engine = engine if engine is not None else get_engine()
         self.timeout = timeout
+        self._rasa = RasaEvents(self.rasa_url, api_token, timeout)
 
     def __repr__(self) -> str:
         return f"HandoffService(rasa_url={self.rasa_url!r})"  # never the token
@@ -254,17 +173,12 @@ class HandoffService:
             # Validates staff_name first; LookupError, HandoffStateError (closed,
             # or claimed by someone else).
             handoff = claim_handoff(session, handoff_id, claimed_by=staff_name)
-        event = {
-            "event": "bot",
-            "text": text,
-            "metadata": {
-                "staff_reply": True,
-                "staff_name": (display_name or "").strip()[:200] or handoff.claimed_by,
-            },
-        }
+        event = hold.staff_reply(
+            text, (display_name or "").strip()[:200] or handoff.claimed_by
+        )
         self._send(
             handoff.conversation_id,
-            [{"event": "pause"}, event],
+            [*hold.pause(), event],
             deliver=reply_channel(handoff.conversation_id, handoff.channel),
             what=f"reply to handoff {handoff.id}",
         )
@@ -304,11 +218,7 @@ class HandoffService:
         conversation_path(conversation_id)
         self._send(
             conversation_id,
-            # A conversation paused by the handoff action ends on that action, not
-            # on action_listen; without one, the patient's next message is read as
-            # the middle of a turn and the rules fall back ("Sorry, I didn't quite
-            # get that"). The bot is listening again: say so in the tracker.
-            [{"event": "resume"}, {"event": "action", "name": "action_listen"}],
+            hold.resume(),  # un-paused, and listening again
             deliver=None,
             what=f"resume of handoff {handoff_id}",
         )
@@ -322,6 +232,8 @@ class HandoffService:
 
         The actions pause a conversation themselves when they hand it over; this
         is for the console (a staff member taking over on their own) and tests.
+        A pause without an open or claimed handoff is not a hold
+        (`bot.handoff.hold.held_by_staff`): the next session ends it.
 
         Args:
             conversation_id: Rasa's sender id.
@@ -333,7 +245,7 @@ class HandoffService:
             RasaUnavailable: Rasa is down, timed out or failed.
             RasaError: Rasa refused the request otherwise.
         """
-        self._send(conversation_id, [{"event": "pause"}], deliver=None, what="pause")
+        self._send(conversation_id, hold.pause(), deliver=None, what="pause")
 
     def _send(
         self,
@@ -343,55 +255,5 @@ class HandoffService:
         deliver: Optional[str],
         what: str,
     ) -> None:
-        """Appends `events` to the conversation's tracker in Rasa.
-
-        `deliver` names the channel Rasa sends `bot` events on (None: not sent).
-        Neither the URL (conversation id, token) nor the exception from
-        `requests` (which quotes the URL) goes into an error or a log line.
-        """
-        url = f"{self.rasa_url}{conversation_path(conversation_id)}/tracker/events"
-        params = {"token": self._api_token, "include_events": "NONE"}
-        if deliver:
-            params["output_channel"] = deliver
-            params["execute_side_effects"] = "true"
-        try:
-            response = requests.post(
-                url, params=params, json=events, timeout=self.timeout
-            )
-        except requests.ConnectTimeout:
-            error: Exception = RasaUnavailable(
-                f"cannot connect to Rasa at {self.rasa_url} (time-out); {what} not sent"
-            )
-        except requests.Timeout:
-            error = RasaUnavailable(
-                f"Rasa did not answer in time; the {what} may have been applied: "
-                "check the conversation before trying again"
-            )
-        except requests.ConnectionError:
-            error = RasaUnavailable(
-                f"cannot connect to Rasa at {self.rasa_url}; {what} not sent"
-            )
-        except requests.RequestException as exc:
-            error = RasaUnavailable(
-                f"request to Rasa failed ({type(exc).__name__}); {what} not sent"
-            )
-        else:
-            error = _error_for_status(response.status_code, what)
-            response.close()
-            if error is None:
-                return
-        logger.warning("%s failed: %s", what.capitalize(), error)
-        raise error  # not chained: the cause quotes the URL with the token
-
-
-def _error_for_status(status: int, what: str) -> Optional[Exception]:
-    if 200 <= status < 300:
-        return None
-    if status in (401, 403):
-        return PermissionError(
-            f"Rasa refused the API token (HTTP {status}); check RASA_API_TOKEN. "
-            f"The {what} was not sent"
-        )
-    if status >= 500:
-        return RasaUnavailable(f"Rasa failed (HTTP {status}) on the {what}")
-    return RasaError(f"Rasa refused the {what} (HTTP {status})")
+        """Appends `events` to the conversation in Rasa (`RasaEvents.append`)."""
+        self._rasa.append(conversation_id, events, deliver=deliver, what=what)
