@@ -22,11 +22,10 @@ from actions.intake_values import (
     clean_text,
     correction_target,
     looks_like_correction,
-    mask_phone,
     normalize_email,
-    normalize_phone,
     strip_correction,
 )
+from bot import phi
 
 logger = logging.getLogger(__name__)
 
@@ -40,7 +39,30 @@ FORM_SLOTS = [
     "intake_confirmed",
 ]
 SMS_CHANNEL = "twilio"
-_E164 = re.compile(r"^\+[1-9]\d{7,14}$")
+# What the patient reads when the number they typed is refused (`bot.phi.PhoneError`).
+PHONE_REPROMPTS = {
+    phi.EMPTY: "That doesn't look like a phone number. Could you send it with the "
+    "area code, like 555 123 4567?",
+    phi.INTERNATIONAL: "That international number doesn't look complete. Could you "
+    "check it?",
+    phi.SHORT: "That number looks short: could you send all 10 digits, with the "
+    "area code?",
+    phi.LONG: "That number looks too long. Could you send the 10-digit number, or "
+    "start with + for an international one?",
+    phi.INVALID: "That doesn't look like a valid US number. Could you check it?",
+}
+
+
+def normalize_phone(value: object) -> str:
+    """The number a patient typed, in E.164, by the one phone rule (`bot.phi`).
+
+    Raises:
+        InvalidValue: the reprompt for the reason it was refused.
+    """
+    try:
+        return phi.parse_phone(value)
+    except phi.PhoneError as error:
+        raise InvalidValue(PHONE_REPROMPTS[error.reason]) from None
 
 
 async def sms_sender_phone(tracker: Tracker) -> Optional[str]:
@@ -55,7 +77,7 @@ async def sms_sender_phone(tracker: Tracker) -> Optional[str]:
     sender = tracker.sender_id or ""
     if tracker.get_latest_input_channel() != SMS_CHANNEL:
         return None
-    if _E164.match(sender):
+    if phi.is_e164(sender):
         return sender
     if not ids.is_sms_id(sender):
         return None
@@ -227,7 +249,7 @@ class ActionAskPhone(Action):
         sender = await sms_sender_phone(tracker)
         if sender:
             dispatcher.utter_message(
-                response="utter_ask_phone_sms", masked_phone=mask_phone(sender)
+                response="utter_ask_phone_sms", masked_phone=phi.masked_for_patient(sender)
             )
         else:
             dispatcher.utter_message(response="utter_ask_phone")

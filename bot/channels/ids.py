@@ -33,6 +33,8 @@ import os
 import re
 from typing import Any, Mapping, Optional
 
+from bot import phi
+
 WIDGET = "socketio"
 SMS = "twilio"
 REST = "rest"
@@ -40,7 +42,6 @@ REST = "rest"
 SMS_PREFIX = "sms-"
 _WIDGET_ID = re.compile(r"[0-9a-f]{32}")
 _SMS_ID = re.compile(r"sms-[0-9a-f]{32}")
-_E164 = re.compile(r"\+[1-9][0-9]{1,14}")  # as bot.db.models.E164_PATTERN
 _REST_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")
 # What a REST id may not look like, in any case: another channel's shape.
 _HEX32 = re.compile(r"[0-9a-fA-F]{32}")
@@ -59,7 +60,7 @@ def is_sms_id(value: Any) -> bool:
 
 def is_legacy_sms_id(value: Any) -> bool:
     """True for an SMS conversation id of before the HMAC ids: an E.164 number."""
-    return isinstance(value, str) and _E164.fullmatch(value) is not None
+    return phi.is_e164(value)
 
 
 def is_rest_id(value: Any) -> bool:

@@ -66,7 +66,7 @@ from sanic.response import HTTPResponse
 from bot.channels import ids, sms_format, sms_store
 from bot.channels.limits import RateLimiter, too_fast_text
 from bot.db.engine import get_engine, session_scope
-from bot.db.models import E164_PATTERN as _E164
+from bot.phi import is_e164, mask_phone, mask_phones_in
 from bot.settings import SettingsError
 
 logger = logging.getLogger(__name__)
@@ -115,21 +115,10 @@ SHUTDOWN_DRAIN_SECONDS = 10  # at server stop, wait this long for queued sends
 KNOWN_NUMBERS = 10_000  # conversation id -> number, remembered from inbound SMS
 EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response></Response>'
 
-_PHONE_IN_TEXT = re.compile(r"\+[1-9][0-9]{7,14}")
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
 _KEYWORD = re.compile(r"\s*([^\W\d_]{2,12})[\s.!]*")
 _TRUE = ("1", "true", "yes", "on")
 _AT_IN_EMAIL = re.compile(r"(?<=[\w.+-])¡(?=[\w-]+(?:\.[\w-]+)*\.[a-zA-Z]{2,})")
-
-
-def mask_phone(phone: Optional[str]) -> str:
-    """A phone number safe to log: "+15551234567" -> "+1******4567"."""
-    if not phone:
-        return "(none)"
-    phone = str(phone)
-    if len(phone) <= 6:
-        return "*" * len(phone)
-    return f"{phone[:2]}{'*' * (len(phone) - 6)}{phone[-4:]}"
 
 
 class PhoneMaskingFilter(logging.Filter):
@@ -142,7 +131,7 @@ class PhoneMaskingFilter(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         """Rewrites the record's message with every number masked."""
         message = record.getMessage()
-        masked = _PHONE_IN_TEXT.sub(lambda m: mask_phone(m[0]), message)
+        masked = mask_phones_in(message)
         if masked != message:
             record.msg, record.args = masked, ()
         return True
@@ -200,7 +189,7 @@ class SmsSettings:
             if url and not url.startswith(("http://", "https://")):
                 raise SettingsError(f"{name} must be an http(s) URL")
         if settings.sender and not (
-            _E164.fullmatch(settings.sender) or settings.sender.startswith("MG")
+            is_e164(settings.sender) or settings.sender.startswith("MG")
         ):
             raise SettingsError(
                 "TWILIO_NUMBER must be an E.164 number or a messaging service SID"
@@ -602,7 +591,7 @@ class _Refused(Exception):
 def _sender(form: RequestParameters) -> str:
     """The patient's E.164 number (`From`); raises `_Refused` (400) otherwise."""
     phone = (form.get("From") or "").strip()
-    if not _E164.fullmatch(phone):
+    if not is_e164(phone):
         logger.warning("SMS webhook refused: missing or invalid From")
         raise _Refused(400, "Missing or invalid From")
     return phone

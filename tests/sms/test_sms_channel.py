@@ -460,7 +460,7 @@ def test_rest_cannot_read_an_sms_patients_intake_or_divert_a_staff_reply(sms):
     for step in [
         "please have the clinic contact me",
         "Ana Lopez",
-        "555 234 5678",
+        "617 555 0178",
         "skip",
         "burning pain in both feet",
         "weekday mornings",
