@@ -72,7 +72,8 @@ async def sms_sender_phone(tracker: Tracker) -> Optional[str]:
     number is read from the conversation's SMS records; a conversation of before the
     hashed ids has the number itself as its id.
     """
-    from bot.channels import ids, sms_store
+    from bot.channels import ids
+    from bot.channels.sms import store as sms_store
 
     sender = tracker.sender_id or ""
     if tracker.get_latest_input_channel() != SMS_CHANNEL:
