@@ -250,7 +250,8 @@ class ActionAskPhone(Action):
         sender = await sms_sender_phone(tracker)
         if sender:
             dispatcher.utter_message(
-                response="utter_ask_phone_sms", masked_phone=phi.masked_for_patient(sender)
+                response="utter_ask_phone_sms",
+                masked_phone=phi.masked_for_patient(sender),
             )
         else:
             dispatcher.utter_message(response="utter_ask_phone")
