@@ -26,11 +26,11 @@ from actions.intake_values import (
     clean_text,
     correction_target,
     looks_like_correction,
-    mask_phone,
     normalize_email,
     normalize_phone,
     strip_correction,
 )
+from bot import phi
 from bot.vocabulary import (
     ACTION_ASK_INTAKE_CONFIRMED,
     ACTION_ASK_PHONE,
@@ -64,7 +64,6 @@ from bot.vocabulary import (
 logger = logging.getLogger(__name__)
 
 FORM_SLOTS = list(INTAKE_FORM_SLOTS)
-_E164 = re.compile(r"^\+[1-9]\d{7,14}$")
 
 
 async def sms_sender_phone(tracker: Tracker) -> Optional[str]:
@@ -74,12 +73,13 @@ async def sms_sender_phone(tracker: Tracker) -> Optional[str]:
     number is read from the conversation's SMS records; a conversation of before the
     hashed ids has the number itself as its id.
     """
-    from bot.channels import ids, sms_store
+    from bot.channels import ids
+    from bot.channels.sms import store as sms_store
 
     sender = tracker.sender_id or ""
     if tracker.get_latest_input_channel() != SMS:
         return None
-    if _E164.match(sender):
+    if phi.is_e164(sender):
         return sender
     if not ids.is_sms_id(sender):
         return None
@@ -249,7 +249,8 @@ class ActionAskPhone(Action):
         sender = await sms_sender_phone(tracker)
         if sender:
             dispatcher.utter_message(
-                response=UTTER_ASK_PHONE_SMS, masked_phone=mask_phone(sender)
+                response=UTTER_ASK_PHONE_SMS,
+                masked_phone=phi.masked_for_patient(sender),
             )
         else:
             dispatcher.utter_message(response=UTTER_ASK_PHONE)

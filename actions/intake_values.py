@@ -10,6 +10,7 @@ import re
 import unicodedata
 from typing import Any, Dict, Optional, Tuple
 
+from bot import phi
 from bot.vocabulary import (
     BEST_TIME,
     CONDITION,
@@ -41,7 +42,6 @@ __all__ = [
     "clean_text",
     "correction_target",
     "looks_like_correction",
-    "mask_phone",
     "normalize_email",
     "normalize_phone",
     "strip_correction",
@@ -100,28 +100,26 @@ def clean_text(value: object, limit: int, slot: str) -> str:
     return text
 
 
-def normalize_phone(value: object, default_country: str = "1") -> str:
-    """A phone number in E.164 (`+15551234567`); US numbers by default."""
-    text = str(value or "")
-    digits = re.sub(r"\D", "", text)
-    international = text.strip().startswith("+") or text.strip().startswith("00")
-    if text.strip().startswith("00"):
-        digits = digits[2:]
-    if not digits:
-        raise InvalidValue(UTTER_PHONE_NOT_A_NUMBER)
-    if international:
-        if not 8 <= len(digits) <= 15:
-            raise InvalidValue(UTTER_PHONE_INTERNATIONAL_INCOMPLETE)
-        return f"+{digits}"
-    if len(digits) == 11 and digits.startswith(default_country):
-        digits = digits[1:]
-    if len(digits) < 10:
-        raise InvalidValue(UTTER_PHONE_TOO_SHORT)
-    if len(digits) > 10:
-        raise InvalidValue(UTTER_PHONE_TOO_LONG)
-    if digits[0] in "01" or digits[3] in "01":
-        raise InvalidValue(UTTER_PHONE_NOT_US)
-    return f"+{default_country}{digits}"
+# What the patient reads when the number they typed is refused, by `bot.phi` reason.
+PHONE_REPROMPTS = {
+    phi.EMPTY: UTTER_PHONE_NOT_A_NUMBER,
+    phi.INTERNATIONAL: UTTER_PHONE_INTERNATIONAL_INCOMPLETE,
+    phi.SHORT: UTTER_PHONE_TOO_SHORT,
+    phi.LONG: UTTER_PHONE_TOO_LONG,
+    phi.INVALID: UTTER_PHONE_NOT_US,
+}
+
+
+def normalize_phone(value: object) -> str:
+    """The number a patient typed, in E.164, by the one phone rule (`bot.phi`).
+
+    Raises:
+        InvalidValue: the reprompt response for the reason it was refused.
+    """
+    try:
+        return phi.parse_phone(value)
+    except phi.PhoneError as error:
+        raise InvalidValue(PHONE_REPROMPTS[error.reason]) from None
 
 
 def normalize_email(value: object) -> str:
@@ -165,6 +163,3 @@ def strip_correction(text: str) -> str:
     return (match.group(1) if match else text).strip(" .!")
 
 
-def mask_phone(phone: str) -> str:
-    """`+15551234567` -> `+1 ***-***-4567`, for messages and logs."""
-    return f"{phone[:2]} ***-***-{phone[-4:]}" if len(phone) >= 6 else "***"

@@ -65,21 +65,21 @@ def test_full_form_with_invalid_values_an_faq_detour_and_a_correction(bot):
     assert "full name" in bot.say(p, "I want to sign up")
     assert "phone number" in bot.say(p, "Ana Lopez")
     assert "looks short" in bot.say(p, "555-1234")
-    assert "email" in bot.say(p, "(555) 234-5678")
+    assert "email" in bot.say(p, "(617) 555-0178")
     detour = bot.say(p, "is ketamine therapy safe?")
     assert "safe" in detour and "email" in detour  # the answer, then back to the form
     assert "doesn't look right" in bot.say(p, "ana@")
     assert "what pain or condition" in bot.say(p, "skip")
     assert "best time" in bot.say(p, "burning pain in both feet from diabetes")
-    assert "best time" in bot.say(p, "actually my number is 555 876 5432")
+    assert "best time" in bot.say(p, "actually my number is 617 555 0143")
     assert "agree" in bot.say(p, "weekday mornings")
     assert "only contact you with your OK" in bot.say(p, "no")
     summary = bot.say(p, "yes")
-    assert "+15558765432" in summary and "Ana Lopez" in summary and "send it" in summary
+    assert "+16175550143" in summary and "Ana Lopez" in summary and "send it" in summary
     assert "Thank you, Ana" in bot.say(p, "yes")
     (row,) = bot.rows("intake_requests", p)
     assert row["full_name"] == "Ana Lopez"
-    assert row["phone_e164"] == "+15558765432"
+    assert row["phone_e164"] == "+16175550143"
     assert row["email"] is None
     assert row["condition"] == "burning pain in both feet from diabetes"
     assert row["best_time"] == "weekday mornings"
@@ -119,7 +119,7 @@ def fill_form(bot, p):
     """A patient completes the form the short way."""
     bot.say(p, "please have the clinic contact me")
     bot.say(p, "Jo Park")
-    bot.say(p, "555 234 9876")
+    bot.say(p, "617 555 0198")
     bot.say(p, "jo@example.org")
     bot.say(p, "shooting pain in my left leg")
     bot.say(p, "after 5pm")
@@ -133,7 +133,7 @@ def test_phone_numbers_and_emails_stay_out_of_the_logs(bot, tmp_path_factory):
     assert len(bot.rows("intake_requests", p)) == 1
     for log in bot.log_dir.glob("*.log"):
         content = log.read_text(errors="replace")
-        for secret in ("2349876", "234 9876", "jo@example.org", "shooting pain"):
+        for secret in ("5550198", "555 0198", "jo@example.org", "shooting pain"):
             assert secret not in content, f"{secret!r} found in {log.name}"
 
 
@@ -149,7 +149,7 @@ def test_the_same_form_on_postgresql(trained_model, tmp_path_factory, postgres_u
         p = f"patient-pg-{uuid.uuid4().hex[:8]}"
         assert "Thank you, Jo" in fill_form(pg_bot, p)
         (row,) = pg_bot.rows("intake_requests", p)
-        assert (row["phone_e164"], row["email"]) == ("+15552349876", "jo@example.org")
+        assert (row["phone_e164"], row["email"]) == ("+16175550198", "jo@example.org")
         with pg_bot.engine.connect() as connection:
             events = connection.execute(
                 text("select count(*) from events where sender_id = :s"), {"s": p}

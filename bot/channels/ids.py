@@ -20,18 +20,21 @@ into another conversation's path (`x/../+15551234567`) in Rasa's HTTP API.
 The SMS id is `HMAC-SHA256(key, number)`, cut to 128 bits: the number cannot be
 read back from it, and without the key nobody can compute a patient's id from
 their number. The key is `SMS_ID_SECRET` (32+ characters; required outside a
-local run when the SMS channel is configured), else a random per-checkout secret
-kept in `var/sms_id_secret`. Changing the key starts new conversations for every
-SMS patient (their old ones stay in the console); do not rotate it casually.
+local run when the SMS channel is configured; `bot.settings.sms`), else a random
+per-checkout secret kept in `var/sms_id_secret`. Changing the key starts new
+conversations for every SMS patient (their old ones stay in the console); do not
+rotate it casually.
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
-import os
 import re
-from typing import Any, Mapping, Optional
+from typing import Any, Optional
+
+from bot import phi
+from bot.settings import sms as sms_settings
 
 WIDGET = "socketio"
 SMS = "twilio"
@@ -40,11 +43,9 @@ REST = "rest"
 SMS_PREFIX = "sms-"
 _WIDGET_ID = re.compile(r"[0-9a-f]{32}")
 _SMS_ID = re.compile(r"sms-[0-9a-f]{32}")
-_E164 = re.compile(r"\+[1-9][0-9]{1,14}")  # as bot.db.models.E164_PATTERN
 _REST_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")
 # What a REST id may not look like, in any case: another channel's shape.
 _HEX32 = re.compile(r"[0-9a-fA-F]{32}")
-MIN_SECRET_CHARS = 32
 
 
 def is_widget_id(value: Any) -> bool:
@@ -59,7 +60,7 @@ def is_sms_id(value: Any) -> bool:
 
 def is_legacy_sms_id(value: Any) -> bool:
     """True for an SMS conversation id of before the HMAC ids: an E.164 number."""
-    return isinstance(value, str) and _E164.fullmatch(value) is not None
+    return phi.is_e164(value)
 
 
 def is_rest_id(value: Any) -> bool:
@@ -92,40 +93,20 @@ def is_conversation_id(value: Any) -> bool:
     return channel_of(value) is not None
 
 
-def sms_id_secret(env: Optional[Mapping[str, str]] = None) -> bytes:
-    """The key of the SMS ids: `SMS_ID_SECRET`, else the checkout's own.
-
-    Raises:
-        ValueError: `SMS_ID_SECRET` is shorter than 32 characters, or missing
-            outside a local run (`APP_ENV` other than `local`).
-    """
-    env = os.environ if env is None else env
-    secret = env.get("SMS_ID_SECRET", "").strip()
-    if secret:
-        if len(secret) < MIN_SECRET_CHARS:
-            raise ValueError(
-                f"SMS_ID_SECRET must be at least {MIN_SECRET_CHARS} characters"
-            )
-        return secret.encode()
-    if env.get("APP_ENV", "local") != "local":
-        raise ValueError("SMS_ID_SECRET is required outside a local run")
-    from bot.settings import local_secret
-
-    return local_secret("sms_id_secret", 32).encode()
-
-
 def sms_conversation_id(phone_e164: str, secret: Optional[bytes] = None) -> str:
     """The SMS conversation id of a number: `sms-` + HMAC-SHA256, 128 bits, hex.
 
     Args:
         phone_e164: the patient's number, e.g. "+15551234567".
-        secret: the key; default `sms_id_secret()`.
+        secret: the key; default `bot.settings.sms.id_secret()`.
 
     Raises:
         ValueError: the number is not E.164 (the message does not quote it).
+        SettingsError: no key given and `SMS_ID_SECRET` is invalid or missing
+            outside a local run (a `ValueError` too).
     """
     if not is_legacy_sms_id(phone_e164):
         raise ValueError("phone must be in E.164 form")
-    key = sms_id_secret() if secret is None else secret
+    key = sms_settings.id_secret() if secret is None else secret
     digest = hmac.new(key, phone_e164.encode(), hashlib.sha256).hexdigest()
     return SMS_PREFIX + digest[:32]

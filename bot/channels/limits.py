@@ -12,40 +12,19 @@ The counters live in the Rasa server's memory (one process in this product): a
 restart forgets them, and several Rasa processes behind a load balancer would
 each allow the limit. Memory is bounded (`RateLimiter.max_keys`).
 
-`CHAT_RATE_LIMIT` is read here, in the channel module, for now (the settings
-refactor will move it to `bot.settings`).
+`CHAT_RATE_LIMIT` is read by `bot.settings.widget.rate_limit`.
 """
 
 from __future__ import annotations
 
 import math
-import os
-import re
 import time
 from collections import deque
-from typing import Callable, Deque, Dict, Mapping, Optional, Tuple
+from typing import Callable, Deque, Dict, Optional
+
+from bot.texts import text
 
 MAX_MESSAGE_CHARS = 4000
-DEFAULT_RATE_LIMIT = (20, 60.0)
-_RATE = re.compile(r"\s*(\d+)\s*/\s*(\d+(?:\.\d+)?)\s*")
-
-
-def rate_limit_setting(env: Optional[Mapping[str, str]] = None) -> Tuple[int, float]:
-    """`CHAT_RATE_LIMIT` as (messages, seconds); default 20 per 60 seconds.
-
-    Raises:
-        ValueError: the value is not "N/SECONDS" with N >= 1 and SECONDS > 0.
-    """
-    env = os.environ if env is None else env
-    raw = env.get("CHAT_RATE_LIMIT", "").strip()
-    if not raw:
-        return DEFAULT_RATE_LIMIT
-    match = _RATE.fullmatch(raw)
-    if not match or int(match[1]) < 1 or float(match[2]) <= 0:
-        raise ValueError(
-            f'CHAT_RATE_LIMIT must be "MESSAGES/SECONDS", e.g. "20/60", got {raw!r}'
-        )
-    return int(match[1]), float(match[2])
 
 
 class RateLimiter:
@@ -69,10 +48,11 @@ class RateLimiter:
         self._hits: Dict[str, Deque[float]] = {}
 
     @classmethod
-    def from_env(cls, env: Optional[Mapping[str, str]] = None) -> RateLimiter:
-        """A limiter configured by `CHAT_RATE_LIMIT`."""
-        limit, window = rate_limit_setting(env)
-        return cls(limit, window)
+    def from_settings(cls) -> RateLimiter:
+        """A limiter configured by `CHAT_RATE_LIMIT` (`bot.settings.widget`)."""
+        from bot.settings import widget
+
+        return cls(*widget.rate_limit())
 
     def retry_after(self, *keys: str) -> Optional[int]:
         """Counts one message for each key, or refuses it for all of them.
@@ -112,9 +92,6 @@ class RateLimiter:
 
 
 def too_fast_text(retry_after: int) -> str:
-    """What a sender over the limit reads."""
-    return (
-        "You are sending messages faster than I can answer them. Please wait "
-        f"{retry_after} second{'s' if retry_after != 1 else ''} and send your "
-        "message again."
-    )
+    """What a sender over the limit reads (`chat.too_fast` in `bot/texts`)."""
+    unit = text("chat.second" if retry_after == 1 else "chat.seconds")
+    return text("chat.too_fast", seconds=retry_after, unit=unit)

@@ -33,9 +33,8 @@ from __future__ import annotations
 import hmac
 import json
 import logging
-import os
 from asyncio import CancelledError
-from typing import Any, Awaitable, Callable, Dict, Mapping, Optional, Text
+from typing import Any, Awaitable, Callable, Dict, Optional, Text
 
 from rasa.core.channels.channel import CollectingOutputChannel, UserMessage
 from rasa.core.channels.rest import RestInput
@@ -45,11 +44,12 @@ from sanic.response import HTTPResponse
 
 from bot.channels import ids
 from bot.channels.limits import MAX_MESSAGE_CHARS, RateLimiter, too_fast_text
+from bot.settings import widget as widget_settings
+from bot.settings.widget import RestSettings
 
 logger = logging.getLogger(__name__)
 
 MAX_BODY_BYTES = 64 * 1024  # 4,000 characters, even as \u-escaped emoji, fit
-MIN_TOKEN_CHARS = 24
 
 BAD_BODY = (
     'The body must be a JSON object: {"sender": "<your id>", "message": "<text>"}'
@@ -59,30 +59,6 @@ BAD_SENDER = (
     "digit), and not a phone number, an 'sms-' id or a 32-character hex id: "
     "those belong to other channels"
 )
-
-
-class RestSettings:
-    """The channel's configuration (`APP_ENV`, `REST_CHANNEL_TOKEN`)."""
-
-    def __init__(self, token: str = "", enabled: bool = True) -> None:
-        self.token = token
-        self.enabled = enabled
-
-    @classmethod
-    def from_env(cls, env: Optional[Mapping[str, str]] = None) -> RestSettings:
-        """Reads the settings.
-
-        Raises:
-            ValueError: outside a local run, a token shorter than 24 characters.
-        """
-        env = os.environ if env is None else env
-        token = env.get("REST_CHANNEL_TOKEN", "").strip()
-        local = env.get("APP_ENV", "local") == "local"
-        if token and not local and len(token) < MIN_TOKEN_CHARS:
-            raise ValueError(
-                f"REST_CHANNEL_TOKEN must be at least {MIN_TOKEN_CHARS} characters"
-            )
-        return cls(token=token, enabled=bool(token) or local)
 
 
 def _error(status: int, text: str, **headers: str) -> HTTPResponse:
@@ -97,15 +73,15 @@ class ClinicRestInput(RestInput):
         cls, credentials: Optional[Dict[Text, Any]]
     ) -> ClinicRestInput:
         """Builds the channel from the environment (credentials.yml has no keys)."""
-        return cls(RestSettings.from_env(), RateLimiter.from_env())
+        return cls(widget_settings.rest(), RateLimiter.from_settings())
 
     def __init__(
         self,
         settings: Optional[RestSettings] = None,
         limiter: Optional[RateLimiter] = None,
     ) -> None:
-        self.settings = settings or RestSettings.from_env()
-        self.limiter = limiter or RateLimiter.from_env()
+        self.settings = settings or widget_settings.rest()
+        self.limiter = limiter or RateLimiter.from_settings()
         if not self.settings.enabled:
             logger.info(
                 "REST channel off (APP_ENV is not local and REST_CHANNEL_TOKEN "

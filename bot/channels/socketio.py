@@ -36,7 +36,7 @@ token for the whole conversation):
   back (name, phone, email, condition: `utter_ask_intake_confirmed`), the
   confirmation that names the patient (`utter_intake_submitted`) and the
   patient's own answers while the intake form runs are replaced by
-  `HIDDEN_TEXT` in the replayed history (they were shown live, once).
+  `widget.hidden` in the replayed history (`bot.channels.history`).
 
 The channel keeps Rasa's name, `socketio`, and its events (`user_uttered`,
 `bot_uttered`, `session_request`, `session_confirm`), so Rasa's own tools and the
@@ -44,7 +44,8 @@ handoff service (`output_channel=latest`) work unchanged.
 
 Cross-origin: the widget is served by another origin (the clinic's site, or the
 demo page on :8000); `WIDGET_ALLOWED_ORIGINS` (comma-separated) lists the sites
-allowed to open a connection. A local run allows the demo page.
+allowed to open a connection. A local run allows the demo page. Settings come
+from `bot.settings.widget`, what the patient reads from `bot/texts` (`widget.*`).
 """
 
 from __future__ import annotations
@@ -52,7 +53,6 @@ from __future__ import annotations
 import inspect
 import json
 import logging
-import os
 import time
 import uuid
 from typing import Any, Awaitable, Callable, Dict, List, Optional, Text, Tuple
@@ -66,86 +66,22 @@ from sanic.response import HTTPResponse
 from socketio import AsyncServer
 
 from bot.channels import ids
+from bot.channels.history import history_messages, staff_name
 from bot.channels.limits import MAX_MESSAGE_CHARS, RateLimiter, too_fast_text
+from bot.settings import widget as widget_settings
+from bot.texts import text as catalog_text
 
 logger = logging.getLogger(__name__)
 
 # MAX_MESSAGE_CHARS (4000, shared with REST): the widget limits a message to 1000
 # characters (what the NLU reads, see InputGuard); a longer one is no widget's.
-HISTORY_LIMIT = 100  # messages replayed after a reload
 MAX_METADATA_BYTES = 2048  # the widget sends none; more is refused, never stored
 MAX_PACKET_BYTES = 64 * 1024  # engine.io's limit for one packet (its default: 1 MB)
-DEFAULT_IDLE_MINUTES = 60
-LOCAL_ORIGINS = ("http://localhost:8000", "http://127.0.0.1:8000")
-
-TOO_LONG = (
-    "That message is too long for me to read. Could you ask it in a few sentences?"
-)
-NO_SESSION = "The chat lost its connection details. Please reload the page."
-TOO_MUCH_METADATA = "I could not read that message. Please type it again."
-EXPIRED = (
-    "This chat was closed after a while without activity, so a new one has "
-    "started. Please send your message again."
-)
-HIDDEN_TEXT = "(Hidden for your privacy: shown once, when it was sent.)"
-# Bot messages that read the patient's details back (`utter_action` of the event).
-READ_BACKS = frozenset({"utter_ask_intake_confirmed", "utter_intake_submitted"})
-INTAKE_FORM = "intake_form"
-
-
-def idle_minutes(env: Optional[Dict[str, str]] = None) -> float:
-    """`WIDGET_SESSION_IDLE_MINUTES`: how long an unused session stays valid.
-
-    Read here, in the channel module, for now (the settings refactor moves it).
-
-    Raises:
-        ValueError: not a positive number.
-    """
-    env = os.environ if env is None else env
-    raw = (env.get("WIDGET_SESSION_IDLE_MINUTES") or "").strip()
-    if not raw:
-        return float(DEFAULT_IDLE_MINUTES)
-    try:
-        minutes = float(raw)
-    except ValueError:
-        minutes = 0.0
-    if not minutes > 0:
-        raise ValueError(
-            f"WIDGET_SESSION_IDLE_MINUTES must be a positive number, got {raw!r}"
-        )
-    return minutes
-
-
-def allowed_origins(env: Optional[Dict[str, str]] = None) -> List[str]:
-    """The origins allowed to connect (`WIDGET_ALLOWED_ORIGINS`, comma-separated).
-
-    Args:
-        env: the environment; default `os.environ`.
-
-    Returns:
-        The origins; the demo page's in a local run when nothing is set.
-    """
-    env = os.environ if env is None else env
-    raw = env.get("WIDGET_ALLOWED_ORIGINS", "")
-    origins = [
-        origin.strip().rstrip("/") for origin in raw.split(",") if origin.strip()
-    ]
-    if origins:
-        return origins
-    return list(LOCAL_ORIGINS) if env.get("APP_ENV", "local") == "local" else []
 
 
 def is_session_id(value: Any) -> bool:
     """True for a session id this channel hands out (32 lowercase hex characters)."""
     return ids.is_widget_id(value)
-
-
-def staff_name(metadata: Optional[Dict[str, Any]]) -> Optional[str]:
-    """The staff member's name of a staff reply's metadata, else None."""
-    if not metadata or metadata.get("staff_reply") is not True:
-        return None
-    name = metadata.get("staff_name")
-    return str(name)[:200] if name else "Clinic staff"
 
 
 class _AppBlueprint(SocketBlueprint):
@@ -155,72 +91,6 @@ class _AppBlueprint(SocketBlueprint):
         """Attaches socket.io and keeps the app (its agent has the tracker store)."""
         self.ctx.app = app
         super().register(app, options)
-
-
-def history_messages(events: List[Dict[str, Any]]) -> List[Dict[str, Any]]:
-    """The patient's and the bot's messages of a conversation, for the widget.
-
-    Bot texts are split on blank lines like live replies are; a button click is
-    shown with the button's title rather than its payload (e.g. "Yes", not
-    "/affirm"). Only the last bot message keeps its quick replies, and only when the
-    patient has not answered since. Intake read-backs (`READ_BACKS`) and what the
-    patient typed while the intake form ran are shown as `HIDDEN_TEXT`.
-
-    Args:
-        events: the tracker's events as dicts (`tracker.current_state` format).
-
-    Returns:
-        Messages `{"sender": "user"|"bot", "text": ..., "quick_replies": [...]}`
-        (staff replies also `"staff_name": ...`),
-        oldest first, at most `HISTORY_LIMIT`.
-    """
-    messages: List[Dict[str, Any]] = []
-    offered: Dict[str, str] = {}  # payload -> title of the last buttons
-    in_intake = False
-    for event in events:
-        kind = event.get("event")
-        if kind == "active_loop":
-            in_intake = event.get("name") == INTAKE_FORM
-        elif kind == "user":
-            text = event.get("text") or ""
-            text = offered.get(text, text)
-            if text.startswith("/"):
-                continue  # an intent payload with no known title: nothing to show
-            if in_intake and text not in offered.values():
-                text = HIDDEN_TEXT  # a name, number, email or condition
-            messages.append({"sender": "user", "text": text, "quick_replies": []})
-            offered = {}
-        elif kind == "bot":
-            buttons = (event.get("data") or {}).get("buttons") or []
-            parts = [p for p in (event.get("text") or "").strip().split("\n\n") if p]
-            if _is_read_back(event.get("metadata")):
-                parts = [HIDDEN_TEXT]
-            staff = staff_name(event.get("metadata"))
-            for part in parts or ([""] if buttons else []):
-                message = {"sender": "bot", "text": part, "quick_replies": []}
-                messages.append({**message, **({"staff_name": staff} if staff else {})})
-            if buttons:
-                replies = [
-                    {
-                        "title": str(b.get("title", "")),
-                        "payload": str(b.get("payload", "")),
-                    }
-                    for b in buttons
-                ]
-                messages[-1]["quick_replies"] = replies
-                offered = {r["payload"]: r["title"] for r in replies}
-    last_bot = next((m for m in reversed(messages) if m["sender"] == "bot"), None)
-    for message in messages:
-        if message is not last_bot or messages[-1]["sender"] == "user":
-            message["quick_replies"] = []
-    return messages[-HISTORY_LIMIT:]
-
-
-def _is_read_back(metadata: Any) -> bool:
-    """True for a bot message that reads the patient's intake details back."""
-    if not isinstance(metadata, dict):
-        return False
-    return metadata.get("utter_action") in READ_BACKS or "summary" in metadata
 
 
 def _last_event_time(tracker: Any) -> Optional[float]:
@@ -265,9 +135,9 @@ class ClinicSocketIOInput(SocketIOInput):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.cors_allowed_origins: List[str] = allowed_origins()
-        self.idle_seconds = idle_minutes() * 60
-        self.limiter = RateLimiter.from_env()
+        self.cors_allowed_origins: List[str] = widget_settings.allowed_origins()
+        self.idle_seconds = widget_settings.idle_minutes() * 60
+        self.limiter = RateLimiter.from_settings()
         # socket id -> the session it was given or resumed (one at a time)
         self._sessions: Dict[str, str] = {}
         self._clock: Callable[[], float] = time.time
@@ -335,10 +205,10 @@ class ClinicSocketIOInput(SocketIOInput):
                 if wait is not None:
                     logger.warning("Widget message refused: over the rate limit")
                     problem = too_fast_text(wait)
-            if problem == EXPIRED:
+            if problem == catalog_text("widget.expired"):
                 await self._leave(sid)
                 await sio.emit(
-                    "session_expired", {"text": EXPIRED}, room=sid, namespace=namespace
+                    "session_expired", {"text": problem}, room=sid, namespace=namespace
                 )
                 return
             if problem:
@@ -381,14 +251,14 @@ class ClinicSocketIOInput(SocketIOInput):
     ) -> Tuple[Optional[str], str, str, Dict[str, Any]]:
         """Checks a `user_uttered` payload: (problem, sender id, text, metadata)."""
         if not isinstance(data, dict) or not isinstance(data.get("message"), str):
-            return "I could not read that message. Please type it again.", "", "", {}
+            return catalog_text("widget.unreadable"), "", "", {}
         text = data["message"]
         if len(text) > MAX_MESSAGE_CHARS:
-            return TOO_LONG, "", "", {}
+            return catalog_text("widget.too_long"), "", "", {}
         if self.session_persistence:
             session_id = data.get("session_id")
             if not is_session_id(session_id):
-                return NO_SESSION, "", "", {}
+                return catalog_text("widget.no_session"), "", "", {}
             sender_id = session_id
         else:
             sender_id = sid
@@ -401,7 +271,7 @@ class ClinicSocketIOInput(SocketIOInput):
             size = MAX_METADATA_BYTES + 1
         if size > MAX_METADATA_BYTES:
             logger.warning("Widget message refused: metadata of %d bytes", size)
-            return TOO_MUCH_METADATA, "", "", {}
+            return catalog_text("widget.unreadable"), "", "", {}
         return None, sender_id, text, metadata
 
     def _live(self, tracker: Any) -> bool:
@@ -420,13 +290,15 @@ class ClinicSocketIOInput(SocketIOInput):
         """
         own = self._sessions.get(sid)
         if own is not None and own != session_id:
-            return NO_SESSION  # e.g. a message from before "Start over"
+            # e.g. a message from before "Start over"
+            return catalog_text("widget.no_session")
         tracker = await self._tracker(blueprint, session_id)
         if tracker is not None and _last_event_time(tracker) is not None:
             if not self._live(tracker):
-                return EXPIRED
+                return catalog_text("widget.expired")
         elif own is None:
-            return NO_SESSION  # an id the server never handed to this socket
+            # an id the server never handed to this socket
+            return catalog_text("widget.no_session")
         if own is None:
             await self._join(sid, session_id)
         return None

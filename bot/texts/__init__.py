@@ -7,7 +7,7 @@ widget server say outside a turn (SMS keyword replies, error pages, notices) liv
 
 from __future__ import annotations
 
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 from typing import Any, Dict
 
@@ -21,7 +21,7 @@ class MissingText(KeyError):
     """A text key is not in the catalog of the language asked for."""
 
 
-@lru_cache(maxsize=None)
+@cache
 def catalog(language: str = DEFAULT_LANGUAGE) -> Dict[str, str]:
     """The flat catalog of one language: dotted key -> text."""
     data = yaml.safe_load((_HERE / f"{language}.yml").read_text(encoding="utf-8"))

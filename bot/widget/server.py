@@ -10,25 +10,28 @@ pinned by package-lock.json): nothing is fetched from a CDN, by this server or b
 the browser. It is bundled into `/widget.js` inside a function, so the clinic's page
 gets no `io` global and one `<script>` tag is enough.
 
-The widget connects to the Rasa server at `WIDGET_SERVER_URL`; by default the demo
-page uses the host name the browser used for the page with Rasa's port, so
-`localhost:8000` talks to `localhost:5005` (an origin the channel allows).
+The widget connects to the Rasa server at `WIDGET_SERVER_URL` (`bot.settings.widget`);
+by default the demo page uses the host name the browser used for the page with
+Rasa's port, so `localhost:8000` talks to `localhost:5005` (an origin the channel
+allows). Sanic and Jinja2, like the staff console (and Rasa itself: Sanic).
 """
 
 from __future__ import annotations
 
 import argparse
-import html
 import logging
-import os
 import re
 import sys
 from pathlib import Path
 from typing import Optional, Tuple
 
-from aiohttp import web
+from jinja2 import Environment, FileSystemLoader, StrictUndefined
+from sanic import Sanic, response
+from sanic.request import Request
+from sanic.response import HTTPResponse
 
 from bot.settings import PROJECT_ROOT, SettingsError, get_settings
+from bot.settings import widget as widget_settings
 
 logger = logging.getLogger(__name__)
 
@@ -37,6 +40,7 @@ STATIC_DIR = WIDGET_DIR / "static"
 SOCKET_IO_CLIENT = (
     PROJECT_ROOT / "node_modules" / "socket.io-client" / "dist" / "socket.io.min.js"
 )
+APP_NAME = "clinic_widget"
 HOST_NAME = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9.-]{0,252})")
 SECURITY_HEADERS = {
     "X-Content-Type-Options": "nosniff",
@@ -74,11 +78,22 @@ def bundle(client: Path = SOCKET_IO_CLIENT) -> str:
     )
 
 
+def templates() -> Environment:
+    """The Jinja environment of the widget's pages: autoescape, strict names."""
+    return Environment(
+        loader=FileSystemLoader(str(WIDGET_DIR / "templates")),
+        autoescape=True,
+        undefined=StrictUndefined,
+        keep_trailing_newline=True,
+    )
+
+
 def demo_page(server_url: str, widget_url: str) -> str:
     """The demo clinic page with the widget pointed at `server_url`."""
-    page = (WIDGET_DIR / "templates" / "demo.html").read_text(encoding="utf-8")
-    return page.replace("{{ server_url }}", html.escape(server_url)).replace(
-        "{{ widget_url }}", html.escape(widget_url)
+    return (
+        templates()
+        .get_template("demo.html")
+        .render(server_url=server_url, widget_url=widget_url)
     )
 
 
@@ -94,7 +109,7 @@ def page_host(host_header: Optional[str]) -> Tuple[str, str]:
     return name, f":{port}" if port.isdigit() else ""
 
 
-def create_app(server_url: Optional[str], rasa_port: int) -> web.Application:
+def create_app(server_url: Optional[str], rasa_port: int) -> Sanic:
     """The web app.
 
     Args:
@@ -103,18 +118,28 @@ def create_app(server_url: Optional[str], rasa_port: int) -> web.Application:
         rasa_port: Rasa's port, for the default `server_url`.
 
     Returns:
-        An aiohttp application.
+        A Sanic application, ready for `app.run()`.
     """
     script = bundle()
+    page = templates().get_template("demo.html")
+    app = Sanic(APP_NAME, configure_logging=False)
+    app.config.REQUEST_MAX_SIZE = 1024  # GET only: nothing to upload
+    app.config.FORWARDED_SECRET = None
+    app.config.KEEP_ALIVE_TIMEOUT = 5
 
-    async def index(request: web.Request) -> web.Response:
-        host, port = page_host(request.host)
+    @app.on_response
+    async def security_headers(_: Request, answer: HTTPResponse) -> None:
+        for name, value in SECURITY_HEADERS.items():
+            answer.headers.setdefault(name, value)  # error pages too
+
+    @app.route("/", methods=["GET", "HEAD"])
+    async def index(request: Request) -> HTTPResponse:
+        host, port = page_host(request.headers.get("host"))
         rasa = server_url or f"{request.scheme}://{host}:{rasa_port}"
         websocket = rasa.replace("http", "ws", 1)
         widget_url = f"{request.scheme}://{host}{port}/widget.js"
-        return web.Response(
-            text=demo_page(rasa, widget_url),
-            content_type="text/html",
+        return response.html(
+            page.render(server_url=rasa, widget_url=widget_url),
             headers={
                 **SECURITY_HEADERS,
                 "Content-Security-Policy": (
@@ -125,35 +150,28 @@ def create_app(server_url: Optional[str], rasa_port: int) -> web.Application:
             },
         )
 
-    async def widget_js(_: web.Request) -> web.Response:
-        return web.Response(
-            text=script,
-            content_type="application/javascript",
-            headers={**SECURITY_HEADERS, "Cache-Control": "public, max-age=300"},
-        )
-
-    def static(name: str, content_type: str):
-        body = (STATIC_DIR / name).read_text(encoding="utf-8")
-
-        async def handler(_: web.Request) -> web.Response:
-            return web.Response(
-                text=body,
-                content_type=content_type,
+    def asset(path: str, body: str, content_type: str) -> None:
+        async def handler(_: Request) -> HTTPResponse:
+            return response.text(
+                body,
+                content_type=f"{content_type}; charset=utf-8",
                 headers={**SECURITY_HEADERS, "Cache-Control": "public, max-age=300"},
             )
 
-        return handler
+        app.add_route(handler, path, methods=["GET", "HEAD"], name=path.strip("/"))
 
-    async def health(_: web.Request) -> web.Response:
-        return web.json_response({"status": "ok"})
+    asset("/widget.js", script, "application/javascript")
+    for name in ("widget.css", "demo.css"):
+        asset(f"/{name}", (STATIC_DIR / name).read_text(encoding="utf-8"), "text/css")
 
-    app = web.Application(client_max_size=1024)
-    app.router.add_get("/", index)
-    app.router.add_get("/widget.js", widget_js)
-    app.router.add_get("/widget.css", static("widget.css", "text/css"))
-    app.router.add_get("/demo.css", static("demo.css", "text/css"))
-    app.router.add_get("/health", health)
-    app.router.add_get("/favicon.ico", lambda _: web.Response(status=204))
+    @app.route("/health", methods=["GET", "HEAD"])
+    async def health(_: Request) -> HTTPResponse:
+        return response.json({"status": "ok"})
+
+    @app.route("/favicon.ico", methods=["GET", "HEAD"])
+    async def favicon(_: Request) -> HTTPResponse:
+        return response.empty()
+
     return app
 
 
@@ -161,6 +179,7 @@ def main(argv: Optional[list] = None) -> int:
     """Command line: `python -m bot.widget [--port N]` (default WIDGET_PORT)."""
     try:
         settings = get_settings()
+        server_url = widget_settings.server_url()
     except SettingsError as error:
         print(f"Configuration error: {error}", file=sys.stderr)
         return 2
@@ -168,10 +187,11 @@ def main(argv: Optional[list] = None) -> int:
     parser.add_argument("--port", type=int, default=settings.widget_port)
     args = parser.parse_args(argv)
     try:
-        app = create_app(os.environ.get("WIDGET_SERVER_URL"), settings.rasa_port)
+        app = create_app(server_url, settings.rasa_port)
     except WidgetAssetsMissing as error:
         print(str(error), file=sys.stderr)
         return 2
     logging.basicConfig(level=logging.WARNING)
-    web.run_app(app, host=settings.host, port=args.port, print=None, access_log=None)
+    # One process (Sanic 21.12's default, workers=1); SIGINT/SIGTERM stop it.
+    app.run(host=settings.host, port=args.port, access_log=False, motd=False)
     return 0

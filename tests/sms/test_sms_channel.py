@@ -18,10 +18,12 @@ import yaml
 from sqlalchemy import create_engine, text
 from twilio.request_validator import RequestValidator
 
-from bot.channels import ids, sms_format
-from bot.channels.twilio_sms import HELP_TEXT, NOT_TEXT, SEND_ATTEMPTS, START_TEXT
+from bot.channels import ids
+from bot.channels.sms import format as sms_format
+from bot.channels.sms.sender import SEND_ATTEMPTS
 from bot.db.migrate import upgrade
 from bot.handoff import HandoffService
+from bot.texts import text as catalog_text
 from tests.conftest import ROOT
 from tests.servers import run_servers
 from tests.sms.fake_twilio import Failure, FakeTwilio
@@ -238,7 +240,7 @@ def test_start_resumes_replies(sms):
     phone = new_phone()
     sms.text(phone, "STOP")
     sms.text(phone, "START")
-    assert sms.replies(phone) == sms_format.split_for_sms(START_TEXT)
+    assert sms.replies(phone) == sms_format.split_for_sms(catalog_text("sms.start"))
     sms.text(phone, "Is ketamine therapy safe?")
     expected = first_answer("is_it_safe")
     assert sms.replies(phone, 1 + len(expected))[1:] == expected
@@ -249,7 +251,7 @@ def test_help_gets_the_help_text(sms):
     phone = new_phone()
     sms.text(phone, "help")
     (body,) = sms.replies(phone)
-    assert body == HELP_TEXT
+    assert body == catalog_text("sms.help")
     assert "MS Pain & Migraine" in body and "STOP" in body
     assert sms_format.segment_count(body) <= sms_format.MAX_SEGMENTS_PER_PART
     assert sms.user_texts(phone) == []
@@ -366,7 +368,7 @@ def test_malformed_form_data_gets_400(sms):
 def test_empty_huge_and_junk_bodies_get_a_polite_answer(sms):
     phone = new_phone()
     sms.text(phone, "")  # e.g. a picture only
-    assert sms.replies(phone) == [NOT_TEXT]
+    assert sms.replies(phone) == [catalog_text("sms.not_text")]
     sms.text(phone, "ketamine " * 1000)  # capped, then answered like any text
     count = len(sms.replies(phone, 3))  # the notice and at least one answer
     sms.text(phone, "\x00\x01\x02 \ufffd\u202e")
@@ -460,7 +462,7 @@ def test_rest_cannot_read_an_sms_patients_intake_or_divert_a_staff_reply(sms):
     for step in [
         "please have the clinic contact me",
         "Ana Lopez",
-        "555 234 5678",
+        "617 555 0178",
         "skip",
         "burning pain in both feet",
         "weekday mornings",

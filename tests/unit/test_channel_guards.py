@@ -11,9 +11,12 @@ import json
 import pytest
 
 from bot.channels import ids
-from bot.channels.limits import RateLimiter, rate_limit_setting
-from bot.channels.rest import MAX_BODY_BYTES, ClinicRestInput, RestSettings
+from bot.channels.limits import RateLimiter, too_fast_text
+from bot.channels.rest import MAX_BODY_BYTES, ClinicRestInput
 from bot.handoff import conversation_path, reply_channel
+from bot.settings import SettingsError
+from bot.settings import sms as sms_settings
+from bot.settings import widget as widget_settings
 
 KEY = b"k" * 32
 WIDGET = "0123456789abcdef0123456789abcdef"
@@ -31,13 +34,13 @@ def test_sms_ids_are_a_keyed_hash_of_the_number():
 
 
 def test_sms_id_secret_is_required_and_long_outside_a_local_run():
-    assert ids.sms_id_secret({"SMS_ID_SECRET": "s" * 32}) == b"s" * 32
-    with pytest.raises(ValueError, match="at least 32"):
-        ids.sms_id_secret({"SMS_ID_SECRET": "short"})
-    with pytest.raises(ValueError, match="required outside a local run"):
-        ids.sms_id_secret({"APP_ENV": "production"})
-    local = ids.sms_id_secret({})
-    assert len(local) >= 32 and local == ids.sms_id_secret({})  # per checkout
+    assert sms_settings.id_secret({"SMS_ID_SECRET": "s" * 32}) == b"s" * 32
+    with pytest.raises(SettingsError, match="at least 32"):
+        sms_settings.id_secret({"SMS_ID_SECRET": "short"})
+    with pytest.raises(SettingsError, match="required outside a local run"):
+        sms_settings.id_secret({"APP_ENV": "production"})
+    local = sms_settings.id_secret({})
+    assert len(local) >= 32 and local == sms_settings.id_secret({})  # per checkout
 
 
 @pytest.mark.parametrize(
@@ -107,12 +110,20 @@ def test_staff_replies_go_out_on_the_conversations_own_channel():
             reply_channel("patient-1", bad)
 
 
+def test_too_fast_text_says_how_long_to_wait():
+    assert too_fast_text(1) == (
+        "You are sending messages faster than I can answer them. Please wait "
+        "1 second and send your message again."
+    )
+    assert "wait 30 seconds and send" in too_fast_text(30)
+
+
 def test_rate_limit_setting():
-    assert rate_limit_setting({}) == (20, 60.0)
-    assert rate_limit_setting({"CHAT_RATE_LIMIT": " 5 / 10 "}) == (5, 10.0)
+    assert widget_settings.rate_limit({}) == (20, 60.0)
+    assert widget_settings.rate_limit({"CHAT_RATE_LIMIT": " 5 / 10 "}) == (5, 10.0)
     for bad in ("5", "0/60", "5/0", "five/60"):
-        with pytest.raises(ValueError, match="CHAT_RATE_LIMIT"):
-            rate_limit_setting({"CHAT_RATE_LIMIT": bad})
+        with pytest.raises(SettingsError, match="CHAT_RATE_LIMIT"):
+            widget_settings.rate_limit({"CHAT_RATE_LIMIT": bad})
 
 
 def test_rate_limiter_slides_and_does_not_count_refusals():
@@ -182,11 +193,11 @@ def test_a_good_rest_body_ignores_input_channel_and_metadata():
 
 
 def test_rest_is_off_outside_a_local_run_without_a_token():
-    assert RestSettings.from_env({}).enabled
-    assert not RestSettings.from_env({"APP_ENV": "production"}).enabled
-    settings = RestSettings.from_env(
+    assert widget_settings.rest({}).enabled
+    assert not widget_settings.rest({"APP_ENV": "production"}).enabled
+    settings = widget_settings.rest(
         {"APP_ENV": "production", "REST_CHANNEL_TOKEN": "t" * 24}
     )
     assert settings.enabled and settings.token == "t" * 24
-    with pytest.raises(ValueError, match="at least 24"):
-        RestSettings.from_env({"APP_ENV": "production", "REST_CHANNEL_TOKEN": "short"})
+    with pytest.raises(SettingsError, match="at least 24"):
+        widget_settings.rest({"APP_ENV": "production", "REST_CHANNEL_TOKEN": "short"})

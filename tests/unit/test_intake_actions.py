@@ -54,8 +54,11 @@ def validator():
 @pytest.mark.parametrize(
     "slot, value, expected, reprompt",
     [
-        ("phone", "(555) 234-5678", "+15552345678", None),
+        ("phone", "(617) 555-0178", "+16175550178", None),
         ("phone", "555-1234", None, "looks short"),
+        ("phone", "(555) 234-5678", None, "valid US number"),  # no such area code
+        ("phone", "+44 20 7946 0958", "+442079460958", None),
+        ("phone", "+44 20 7946", None, "international number"),
         ("email", "skip", "none", None),
         ("email", "ana@", None, "doesn't look right"),
         ("full_name", "  Ana   Lopez ", "Ana Lopez", None),
@@ -96,22 +99,24 @@ async def test_each_answer_is_validated(
 async def test_a_correction_at_another_step_updates_the_right_answer(
     validator, dispatcher, tracker_factory, domain
 ):
-    text = "actually my number is 555 876 5432"
+    text = "actually my number is 617 555 0143"
     tracker = tracker_factory(
         text=text,
         intent="nlu_fallback",
         slots={"requested_slot": "best_time", "phone": "+15552345678"},
     )
     assert await validator.extract_phone(dispatcher, tracker, domain) == {
-        "phone": "555 876 5432"
+        "phone": "617 555 0143"
     }
     # the text is not taken as the answer to the current question
     assert validator.validate_best_time(text, dispatcher, tracker, domain) == {
         "best_time": None
     }
     assert await validator.validate_phone(
-        "555 876 5432", dispatcher, tracker, domain
-    ) == {"phone": "+15558765432"}
+        "617 555 0143", dispatcher, tracker, domain
+    ) == {
+        "phone": "+16175550143"
+    }
 
 
 async def test_sms_patients_confirm_the_number_they_text_from(
@@ -137,7 +142,8 @@ async def test_sms_patients_with_a_hashed_conversation_id_confirm_their_number(
     clinic_db, validator, dispatcher, tracker_factory, domain
 ):
     """The SMS id is a keyed hash; the number comes from the conversation's SMS."""
-    from bot.channels import ids, sms_store
+    from bot.channels import ids
+    from bot.channels.sms import store as sms_store
     from bot.db.engine import get_engine, session_scope
 
     conversation = ids.sms_conversation_id("+15552345679", secret=b"k" * 32)

@@ -11,23 +11,23 @@ from actions.intake_values import (
     InvalidValue,
     clean_text,
     correction_target,
-    mask_phone,
     normalize_email,
     normalize_phone,
     strip_correction,
 )
+from bot import phi
 
 
 @pytest.mark.parametrize(
     "raw, expected",
     [
-        ("(555) 234-5678", "+15552345678"),
-        ("555.234.5678", "+15552345678"),
-        ("1 555 234 5678", "+15552345678"),
-        ("+1 (555) 234-5678", "+15552345678"),
+        ("(617) 555-0178", "+16175550178"),
+        ("617.555.0178", "+16175550178"),
+        ("1 617 555 0178", "+16175550178"),
+        ("+1 (617) 555-0178", "+16175550178"),
         ("+44 20 7946 0958", "+442079460958"),
         ("0044 20 7946 0958", "+442079460958"),
-        ("my number is 555 234 5678", "+15552345678"),
+        ("my number is 617 555 0178", "+16175550178"),
     ],
 )
 def test_phone_is_normalised_to_e164(raw, expected):
@@ -41,6 +41,7 @@ def test_phone_is_normalised_to_e164(raw, expected):
         ("12345678901234", "too long"),
         ("call me", "doesn't look like a phone number"),
         ("055 234 5678", "valid US number"),
+        ("(555) 234-5678", "valid US number"),  # 555 is no area code
         ("+12", "international"),
         ("", "doesn't look like a phone number"),
     ],
@@ -104,8 +105,8 @@ def test_corrections(text, target, value):
         assert strip_correction(text) == value
 
 
-def test_mask_phone_shows_only_the_last_four_digits():
-    assert mask_phone("+15552345678") == "+1 ***-***-5678"
+def test_the_number_read_back_shows_only_the_last_four_digits():
+    assert phi.masked_for_patient("+16175550178") == "+1 ***-***-0178"
 
 
 @lru_cache(maxsize=1)

@@ -1,11 +1,11 @@
-"""SMS formatting (bot.channels.sms_format): pure functions, no I/O."""
+"""SMS formatting (bot.channels.sms.format): pure functions, no I/O."""
 
 from __future__ import annotations
 
 import pytest
 import yaml
 
-from bot.channels.sms_format import (
+from bot.channels.sms.format import (
     MAX_PARTS,
     MAX_SEGMENTS_PER_PART,
     TRUNCATED,

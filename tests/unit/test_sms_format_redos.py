@@ -14,7 +14,7 @@ import time
 
 import pytest
 
-from bot.channels.sms_format import pick_option, plain_text, sms_bodies
+from bot.channels.sms.format import pick_option, plain_text, sms_bodies
 
 LENGTH = 1600
 BOUND_SECONDS = 0.020  # generous: linear patterns take ~1-5 ms here

@@ -1,4 +1,4 @@
-"""SMS opt-outs and outbound records (bot.channels.sms_store) on real SQLite."""
+"""SMS opt-outs and outbound records (bot.channels.sms.store) on real SQLite."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import json
 import pytest
 import sqlalchemy as sa
 
-from bot.channels import sms_store
+from bot.channels.sms import store as sms_store
 from bot.db.engine import dispose_engines, get_engine, session_scope
 from bot.db.migrate import upgrade
 from bot.db.models import InvalidValueError, SmsMessage, SmsOptOut

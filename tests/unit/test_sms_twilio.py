@@ -1,4 +1,4 @@
-"""The SMS channel's logic (bot.channels.twilio_sms) without servers or network.
+"""The SMS channel's logic (bot.channels.sms) without servers or network.
 
 The webhook handler gets stand-in requests, the sender a stand-in twilio client;
 the database is a real migrated SQLite file.
@@ -7,6 +7,7 @@ the database is a real migrated SQLite file.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 from types import SimpleNamespace
 from urllib.parse import urlencode
@@ -16,24 +17,23 @@ import sqlalchemy as sa
 from twilio.base.exceptions import TwilioRestException
 from twilio.request_validator import RequestValidator
 
-from bot.channels import ids, twilio_sms
+from bot.channels import ids
 from bot.channels.limits import RateLimiter
-from bot.channels.sms_format import sms_bodies
-from bot.channels.twilio_sms import (
-    HELP_TEXT,
-    SEND_ATTEMPTS,
-    PhoneMaskingFilter,
-    SmsSettings,
-    TwilioSmsInput,
-    TwilioSmsOutput,
-    clean_body,
-    keyword,
-    mask_phone,
-)
+from bot.channels.sms import sender as sms_sender
+from bot.channels.sms import webhook
+from bot.channels.sms.format import sms_bodies
+from bot.channels.sms.keywords import keyword
+from bot.channels.sms.logs import PhoneMaskingFilter
+from bot.channels.sms.output import TwilioSmsOutput
+from bot.channels.sms.sender import SEND_ATTEMPTS
+from bot.channels.sms.webhook import TwilioSmsInput, clean_body
 from bot.db.engine import dispose_engines, session_scope
 from bot.db.migrate import upgrade
 from bot.db.models import SmsMessage, SmsOptOut
+from bot.phi import mask_phone
 from bot.settings import SettingsError
+from bot.settings import sms as sms_settings
+from bot.texts import text
 
 PHONE = "+15551234567"
 URL = "https://sms.clinic.example/webhooks/twilio/webhook"
@@ -49,7 +49,7 @@ ENV = {
 
 
 def test_unconfigured_by_default():
-    settings = SmsSettings.from_env({})
+    settings = sms_settings.load({})
     assert not settings.configured
     assert settings.missing == [
         "TWILIO_ACCOUNT_SID",
@@ -61,23 +61,23 @@ def test_unconfigured_by_default():
 
 
 def test_configured_from_env():
-    settings = SmsSettings.from_env(
+    settings = sms_settings.load(
         {**ENV, "TWILIO_API_BASE_URL": "http://127.0.0.1:9999/"}
     )
     assert settings.configured and settings.validate_signature
     assert settings.api_base_url == "http://127.0.0.1:9999"
     assert settings.sender_params() == {"from_": "+15550001111"}
-    service = SmsSettings.from_env({**ENV, "TWILIO_NUMBER": "MG" + "0" * 32})
+    service = sms_settings.load({**ENV, "TWILIO_NUMBER": "MG" + "0" * 32})
     assert service.sender_params() == {"messaging_service_sid": "MG" + "0" * 32}
 
 
 def test_signature_checks_may_be_off_only_locally():
-    local = SmsSettings.from_env(
+    local = sms_settings.load(
         {**ENV, "TWILIO_WEBHOOK_URL": "", "TWILIO_VALIDATE_SIGNATURE": "false"}
     )
     assert local.configured and not local.validate_signature
     with pytest.raises(SettingsError, match="APP_ENV=local"):
-        SmsSettings.from_env(
+        sms_settings.load(
             {**ENV, "APP_ENV": "production", "TWILIO_VALIDATE_SIGNATURE": "0"}
         )
 
@@ -92,7 +92,7 @@ def test_signature_checks_may_be_off_only_locally():
 )
 def test_invalid_settings_are_refused(name, value):
     with pytest.raises(SettingsError, match=name):
-        SmsSettings.from_env({**ENV, name: value})
+        sms_settings.load({**ENV, name: value})
 
 
 @pytest.mark.parametrize(
@@ -167,7 +167,7 @@ def test_at_sign_swapped_by_carriers_is_repaired_in_emails_only(body, cleaned):
 def test_clean_body():
     assert clean_body(" a\x00b\x1b\r\nc ") == "ab\nc"
     assert clean_body(None) == ""
-    assert len(clean_body("x" * 5000)) == twilio_sms.MAX_INBOUND_CHARS
+    assert len(clean_body("x" * 5000)) == webhook.MAX_INBOUND_CHARS
 
 
 # --- the sender --------------------------------------------------------------------
@@ -201,8 +201,8 @@ def database_url(tmp_path):
 
 @pytest.fixture
 def channel(database_url, monkeypatch):
-    monkeypatch.setattr(twilio_sms, "RETRY_BASE_SECONDS", 0.001)
-    channel = TwilioSmsInput(SmsSettings.from_env(ENV), database_url)
+    monkeypatch.setattr(sms_sender, "RETRY_BASE_SECONDS", 0.001)
+    channel = TwilioSmsInput(sms_settings.load(ENV), database_url)
     messages = FakeMessages()
     channel.sender._client = SimpleNamespace(messages=messages)
     channel.messages = messages
@@ -311,7 +311,7 @@ async def test_reply_to_a_non_phone_conversation_is_dropped(channel):
 
 
 async def test_unconfigured_sender_records_the_failure(database_url):
-    channel = TwilioSmsInput(SmsSettings.from_env({}), database_url)
+    channel = TwilioSmsInput(sms_settings.load({}), database_url)
     await channel.get_output_channel().send_text_message(PHONE, "Hi")
     await channel.sender.drain()
     assert rows(channel) == [("failed", 0, "not_configured", "Hi")]
@@ -361,7 +361,7 @@ def sms(body, phone=PHONE):
 
 
 async def test_unconfigured_webhook_answers_503(database_url):
-    channel = TwilioSmsInput(SmsSettings.from_env({}), database_url)
+    channel = TwilioSmsInput(sms_settings.load({}), database_url)
     answer = await receive(channel, signed(sms("hi")))
     assert (answer.status, answer.body) == (503, b"SMS channel not configured")
 
@@ -384,7 +384,7 @@ async def test_forged_requests_get_403(channel, request_):
 
 
 async def test_signature_check_off_locally(database_url):
-    settings = SmsSettings.from_env({**ENV, "TWILIO_VALIDATE_SIGNATURE": "false"})
+    settings = sms_settings.load({**ENV, "TWILIO_VALIDATE_SIGNATURE": "false"})
     channel = TwilioSmsInput(settings, database_url)
     rasa = Rasa()
     assert (await receive(channel, FakeRequest(sms("hi")), rasa)).status == 200
@@ -426,21 +426,21 @@ async def test_blank_body_is_answered_politely(channel):
     rasa = Rasa()
     await receive(channel, signed(sms("   ")), rasa)
     assert rasa.messages == []
-    assert [m["body"] for m in channel.messages.sent] == [twilio_sms.NOT_TEXT]
+    assert [m["body"] for m in channel.messages.sent] == [text("sms.not_text")]
 
 
 async def test_keywords_never_reach_rasa(channel):
     rasa = Rasa()
     await receive(channel, signed(sms("HELP")), rasa)
-    assert [m["body"] for m in channel.messages.sent] == [HELP_TEXT]
+    assert [m["body"] for m in channel.messages.sent] == [text("sms.help")]
     await receive(channel, signed(sms("Stop")), rasa)
     assert await channel.sender.is_opted_out(PHONE)
     await receive(channel, signed(sms("help")), rasa)  # opted out: nothing
     await receive(channel, signed(sms("yes")), rasa)  # YES opts back in
     assert not await channel.sender.is_opted_out(PHONE)
     assert [m["body"] for m in channel.messages.sent] == [
-        HELP_TEXT,
-        twilio_sms.START_TEXT,
+        text("sms.help"),
+        text("sms.start"),
     ]
     assert rasa.messages == []
     await receive(channel, signed(sms("yes")), rasa)  # now an answer for the bot
@@ -455,7 +455,7 @@ async def test_twilio_recognised_keywords_count_too(channel):
     assert not await channel.sender.is_opted_out(PHONE)
     await receive(channel, signed({**sms("is it safe?"), "OptOutType": "bogus"}), rasa)
     assert [m.text for m in rasa.messages] == ["is it safe?"]
-    assert [m["body"] for m in channel.messages.sent] == [twilio_sms.START_TEXT]
+    assert [m["body"] for m in channel.messages.sent] == [text("sms.start")]
     with session_scope(channel.sender._engine()) as session:
         (row,) = session.execute(sa.select(SmsOptOut)).scalars()
         assert row.keyword == "START"  # several words: the kind is recorded
@@ -486,7 +486,7 @@ async def test_rasa_failure_gets_an_apology_not_a_500(channel, caplog):
     with caplog.at_level(logging.INFO):
         answer = await receive(channel, signed(sms("hi")), rasa)
     assert answer.status == 200
-    assert [m["body"] for m in channel.messages.sent] == [twilio_sms.ERROR_TEXT]
+    assert [m["body"] for m in channel.messages.sent] == [text("sms.error")]
     assert PHONE not in caplog.text and "+1******4567" in caplog.text
 
 
@@ -506,7 +506,7 @@ def test_credentials_file_loads_without_twilio_settings(monkeypatch):
 
 async def test_database_down_stop_gets_503_and_questions_still_reach_rasa(tmp_path):
     broken = f"sqlite:///{tmp_path / 'missing-dir' / 'clinic.db'}"
-    channel = TwilioSmsInput(SmsSettings.from_env(ENV), broken)
+    channel = TwilioSmsInput(sms_settings.load(ENV), broken)
     channel.sender._client = SimpleNamespace(messages=FakeMessages())
     rasa = Rasa()
     assert (await receive(channel, signed(sms("STOP")), rasa)).status == 503
@@ -537,7 +537,7 @@ async def test_after_a_restart_the_number_comes_from_the_records(channel, databa
     await channel.sender.drain()
     with session_scope(channel.sender._engine()) as session:  # as if sent to the id
         session.execute(sa.update(SmsMessage).values(conversation_id=conversation_id))
-    restarted = TwilioSmsInput(SmsSettings.from_env(ENV), database_url)
+    restarted = TwilioSmsInput(sms_settings.load(ENV), database_url)
     restarted.sender._client = channel.sender._client
     await restarted.get_output_channel().send_text_message(conversation_id, "Hello")
     await restarted.sender.drain()
@@ -567,11 +567,15 @@ async def test_a_flood_reaches_no_one_and_gets_one_notice(channel):
     assert await channel.sender.is_opted_out(PHONE)
 
 
-def test_the_id_key_is_required_outside_a_local_run(monkeypatch, database_url):
-    monkeypatch.setenv("APP_ENV", "production")
-    monkeypatch.delenv("SMS_ID_SECRET", raising=False)
+def test_the_id_key_is_required_outside_a_local_run(database_url):
+    production = {**ENV, "APP_ENV": "production"}
     with pytest.raises(SettingsError, match="SMS_ID_SECRET"):
-        TwilioSmsInput(SmsSettings.from_env({**ENV, "APP_ENV": "production"}))
-    monkeypatch.setenv("SMS_ID_SECRET", "k" * 32)
-    channel = TwilioSmsInput(SmsSettings.from_env({**ENV, "APP_ENV": "production"}))
+        sms_settings.load(production)  # the launcher's check
+    unchecked = dataclasses.replace(sms_settings.load(ENV), local=False)
+    with pytest.raises(SettingsError, match="SMS_ID_SECRET"):
+        TwilioSmsInput(unchecked)  # and the channel's own
+    with pytest.raises(SettingsError, match="at least 32"):
+        sms_settings.load({**production, "SMS_ID_SECRET": "short"})
+    keyed = sms_settings.load({**production, "SMS_ID_SECRET": "k" * 32})
+    channel = TwilioSmsInput(keyed)
     assert channel.conversation_id(PHONE) == ids.sms_conversation_id(PHONE, b"k" * 32)

@@ -8,26 +8,26 @@ from types import SimpleNamespace
 
 import pytest
 
+from bot.channels.history import history_messages, staff_name
 from bot.channels.limits import RateLimiter
 from bot.channels.socketio import (
-    EXPIRED,
-    HIDDEN_TEXT,
     MAX_MESSAGE_CHARS,
     MAX_METADATA_BYTES,
-    NO_SESSION,
-    TOO_LONG,
-    TOO_MUCH_METADATA,
     ClinicSocketIOInput,
     ClinicSocketIOOutput,
-    allowed_origins,
-    history_messages,
-    idle_minutes,
     is_session_id,
-    staff_name,
 )
+from bot.settings import SettingsError
+from bot.settings.widget import allowed_origins, idle_minutes
+from bot.texts import text as catalog_text
 from bot.widget import server
 
 SESSION = "0123456789abcdef0123456789abcdef"
+EXPIRED = catalog_text("widget.expired")
+HIDDEN_TEXT = catalog_text("widget.hidden")
+NO_SESSION = catalog_text("widget.no_session")
+TOO_LONG = catalog_text("widget.too_long")
+TOO_MUCH_METADATA = catalog_text("widget.unreadable")
 
 
 def user(text):
@@ -244,7 +244,7 @@ def test_idle_minutes_setting():
     assert idle_minutes({}) == 60
     assert idle_minutes({"WIDGET_SESSION_IDLE_MINUTES": "15"}) == 15
     for bad in ("0", "-5", "soon"):
-        with pytest.raises(ValueError, match="WIDGET_SESSION_IDLE_MINUTES"):
+        with pytest.raises(SettingsError, match="WIDGET_SESSION_IDLE_MINUTES"):
             idle_minutes({"WIDGET_SESSION_IDLE_MINUTES": bad})
 
 

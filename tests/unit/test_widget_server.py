@@ -1,0 +1,135 @@
+"""The widget server (bot.widget.server) as a real process: routes, headers, CSP.
+
+The browser tests (tests/browser/test_widget.py) use the page; these check what the
+server sends, without Rasa.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import urllib.error
+import urllib.request
+
+import pytest
+
+from tests.conftest import ROOT, free_port, wait_for_http
+
+SERVER_URL = "https://rasa.clinic.example"
+
+
+def fetch(url: str, method: str = "GET", host: str = ""):
+    """(status, headers, body) of one request."""
+    request = urllib.request.Request(url, method=method)
+    if host:
+        request.add_header("Host", host)
+    try:
+        with urllib.request.urlopen(request, timeout=10) as answer:
+            return answer.status, answer.headers, answer.read().decode()
+    except urllib.error.HTTPError as error:
+        return error.code, error.headers, error.read().decode()
+
+
+def run_widget_server(extra_env):
+    port = free_port()
+    env = {
+        **os.environ,
+        "APP_ENV": "local",
+        "HOST": "127.0.0.1",
+        "RASA_PORT": "5005",
+        **extra_env,
+    }
+    process = subprocess.Popen(
+        [sys.executable, "-m", "bot.widget", "--port", str(port)],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        wait_for_http(f"http://127.0.0.1:{port}/health", 60, process)
+    except Exception:
+        process.kill()
+        raise
+    return process, f"http://127.0.0.1:{port}"
+
+
+@pytest.fixture(scope="module")
+def widget_server():
+    process, base = run_widget_server({"WIDGET_SERVER_URL": SERVER_URL})
+    yield base
+    process.terminate()
+    process.wait(10)
+
+
+@pytest.fixture(scope="module")
+def default_widget_server():
+    process, base = run_widget_server({"WIDGET_SERVER_URL": ""})
+    yield base
+    process.terminate()
+    process.wait(10)
+
+
+def test_demo_page_points_the_widget_at_the_server_and_sets_a_strict_policy(
+    widget_server,
+):
+    status, headers, page = fetch(widget_server + "/")
+    assert status == 200 and headers["Content-Type"] == "text/html; charset=utf-8"
+    assert headers["X-Content-Type-Options"] == "nosniff"
+    assert headers["Referrer-Policy"] == "no-referrer"
+    assert headers["Content-Security-Policy"] == (
+        "default-src 'self'; script-src 'self'; style-src 'self'; "
+        f"connect-src 'self' {SERVER_URL} wss://rasa.clinic.example; "
+        "img-src 'self' data:; frame-ancestors 'none'; base-uri 'none'; "
+        "form-action 'self'"
+    )
+    assert f'<script src="/widget.js" defer data-server-url="{SERVER_URL}"' in page
+    assert page.endswith("</html>\n")
+
+
+def test_by_default_the_widget_talks_to_rasa_on_the_pages_host(default_widget_server):
+    status, headers, page = fetch(default_widget_server + "/", host="localhost:8000")
+    assert status == 200
+    assert 'data-server-url="http://localhost:5005"' in page
+    assert (
+        "connect-src 'self' http://localhost:5005 ws://localhost:5005;"
+        in (headers["Content-Security-Policy"])
+    )
+    assert "http://localhost:8000/widget.js" in page
+
+
+def test_a_hostile_host_header_is_never_echoed(default_widget_server):
+    hostile = 'evil.example"><script>alert(1)</script>'
+    status, headers, page = fetch(default_widget_server + "/", host=hostile)
+    assert status in (200, 400)
+    assert "<script>alert" not in page and "evil.example" not in page
+    assert "evil.example" not in headers.get("Content-Security-Policy", "")
+
+
+@pytest.mark.parametrize(
+    "path, content_type",
+    [
+        ("/widget.js", "application/javascript; charset=utf-8"),
+        ("/widget.css", "text/css; charset=utf-8"),
+        ("/demo.css", "text/css; charset=utf-8"),
+    ],
+)
+def test_assets_are_served_with_their_type_and_a_short_cache(
+    widget_server, path, content_type
+):
+    status, headers, body = fetch(widget_server + path)
+    assert status == 200 and headers["Content-Type"] == content_type
+    assert headers["Cache-Control"] == "public, max-age=300"
+    assert headers["X-Content-Type-Options"] == "nosniff"
+    assert body
+
+
+def test_health_favicon_head_and_the_rest(widget_server):
+    status, _, body = fetch(widget_server + "/health")
+    assert status == 200 and body.replace(" ", "") == '{"status":"ok"}'
+    assert fetch(widget_server + "/favicon.ico")[0] == 204
+    status, headers, body = fetch(widget_server + "/", method="HEAD")
+    assert status == 200 and body == "" and "Content-Security-Policy" in headers
+    assert fetch(widget_server + "/nope")[0] == 404
+    assert fetch(widget_server + "/", method="POST")[0] == 405
