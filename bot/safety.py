@@ -123,6 +123,14 @@ _CRISIS_PATTERNS = [
     r"\b(?:saving|saved|stockpil\w*|hoard\w*)\s+(?:up\s+)?(?:my\s+|enough\s+)?"
     r"(?:pills|meds|tablets|medications?)\b",
     r"\bmake\s+it\s+look\s+like\s+an\s+accident\b",
+    # the means at hand, said as a fact ("a loaded gun next to me", "in the garage
+    # with the engine running", "the lethal dose of X, I have 90 left")
+    r"\b(?:loaded|cocked)\s+(?:gun|pistol|revolver|rifle|shotgun|handgun)\b|"
+    r"\b(?:gun|pistol|revolver|rifle|shotgun|handgun)\b[^.?!]{0,30}\b(?:in\s+my\s+(?:hand|lap|mouth)|"
+    r"next\s+to\s+me|beside\s+me|(?:against|to)\s+my\s+head)",
+    r"\bgarage\b[^.?!]{0,50}\b(?:engine|motor|car)\s+(?:is\s+)?(?:running|on)\b|"
+    r"\b(?:engine|motor|car)\s+(?:is\s+)?running\b[^.?!]{0,40}\b(?:closed|shut)\s+garage\b",
+    r"\b(?:lethal|fatal|deadly)\s+(?:dose|amount)\b[^.?!]{0,60}\bi\s+(?:have|got|'ve\s+got|still\s+have)\b",
     r"\b(?:deadly|lethal|fatal)\b[^.?!]{0,40}\b(?:tonight|for\s+me|i\s+need\s+to\s+know)\b",
     r"\b(?:make|let)\s+me\s+never\s+(?:come\s+back|wake)|\bto\s+end\s+things\b",
     r"\btoo\s+much\s+to\s+survive\b|\bso\s+(?:it'?s|its|that\s+it'?s)\s+(?:final|over)\b|"
