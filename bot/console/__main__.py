@@ -27,6 +27,7 @@ import os
 import sys
 from typing import List, Optional
 
+from bot.db.queries import audit
 from bot.settings import SettingsError
 
 logger = logging.getLogger("bot.console")
@@ -98,7 +99,7 @@ def _fix_account(settings, command: str, email: str) -> int:
     """`users set-password` / `users reset-totp`: the server operator's way back in."""
     import sqlalchemy as sa
 
-    from bot.console import auth, privacy
+    from bot.console import auth
     from bot.db.engine import get_engine, session_scope
     from bot.db.models import utcnow
 
@@ -129,7 +130,7 @@ def _fix_account(settings, command: str, email: str) -> int:
             else:
                 auth.reset_totp(session, user.id)
                 action = "totp reset (command line)"
-            privacy.audit(session.connection(), None, action, "account", email)
+            audit.record(session.connection(), None, action, "account", email)
     except auth.AccountError as error:
         print(f"Not changed: {error}.", file=sys.stderr)
         return 1
@@ -194,7 +195,8 @@ def main(argv: Optional[List[str]] = None) -> int:
             return _fix_account(settings, args.users_command, args.email)
         role = "admin" if args.users_command == "create-admin" else args.role
         return _create_user(settings, args.email, role, args.name)
-    from bot.console import privacy, summaries
+    from bot.console import privacy
+    from bot.db import summaries
     from bot.db.engine import get_engine
 
     engine = get_engine(settings.database_url)

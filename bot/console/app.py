@@ -26,10 +26,12 @@ from sanic.request import Request
 from sanic.response import HTTPResponse
 from sqlalchemy.engine import Engine
 
-from bot.console import auth, summaries
+from bot.console import auth
 from bot.console.routes.session import SESSION_COOKIE
 from bot.console.settings import ConsoleSettings
-from bot.console.web import blocking, build_templates, render
+from bot.console.web import build_templates, render
+from bot.db import summaries
+from bot.db.offloop import off_loop
 
 HERE = Path(__file__).resolve().parent
 PUBLIC_PREFIXES = ("/static/",)
@@ -67,7 +69,7 @@ async def authenticate(request: Request):
     token = request.cookies.get(SESSION_COOKIE)
     app = request.app
     if token:
-        request.ctx.user = await blocking(
+        request.ctx.user = await off_loop(
             _load_session,
             app.ctx.engine,
             app.ctx.settings,
@@ -175,7 +177,7 @@ def create_app(settings: ConsoleSettings, engine: Engine) -> Sanic:
     @app.after_server_start
     async def first_refresh(app: Sanic, loop) -> None:
         """Builds the summaries in the background (long on a first start)."""
-        loop.run_in_executor(None, summaries.refresh, engine)
+        app.ctx.first_refresh = loop.create_task(off_loop(summaries.refresh, engine))
 
     @app.get("/healthz")
     async def healthz(request: Request) -> HTTPResponse:

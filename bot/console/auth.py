@@ -66,9 +66,15 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.orm import Session
 
-from bot.console.models import ROLES, AuditEntry, ConsoleSession, ConsoleUser
 from bot.console.settings import MIN_PASSWORD_LENGTH
-from bot.db.models import UTCDateTime, utcnow
+from bot.db.models import (
+    ROLES,
+    AuditEntry,
+    ConsoleSession,
+    ConsoleUser,
+    UTCDateTime,
+    utcnow,
+)
 
 MAX_FAILURES = 5
 LOCK_MINUTES = 15

@@ -35,9 +35,8 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
 
 from bot.console.auth import SignedIn
-from bot.console.models import HandoffLock
 from bot.db.engine import session_scope
-from bot.db.models import Handoff, UTCDateTime, utcnow
+from bot.db.models import Handoff, HandoffLock, UTCDateTime, utcnow
 from bot.db.repository import HandoffStateError, claim_handoff
 from bot.handoff import HandoffService
 

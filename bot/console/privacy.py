@@ -40,23 +40,23 @@ from typing import Dict, Iterable, Iterator, List, Mapping, Optional, Sequence, 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
-from bot.console import summaries
-from bot.console.models import (
+from bot.db import summaries
+from bot.db.engine import READ_ONLY
+from bot.db.events import EVENTS
+from bot.db.models import (
+    E164_PATTERN,
     AuditEntry,
     ConversationReview,
     ConversationSummary,
     ConversationTag,
-    MessageCorrection,
-)
-from bot.db.engine import READ_ONLY
-from bot.db.models import (
-    E164_PATTERN,
     Handoff,
     IntakeRequest,
+    MessageCorrection,
     SmsMessage,
     SmsOptOut,
     utcnow,
 )
+from bot.db.queries.audit import record as record_audit
 from bot.db.repository import (
     FORGET_ACTION,
     FORGET_OBJECT_TYPE,
@@ -110,31 +110,6 @@ def mask_text(text: Optional[str]) -> str:
     text = _EMAIL_IN_TEXT.sub(lambda m: mask_email(m.group(0)), text)
     return _PHONE_IN_TEXT.sub(
         lambda m: "*" * (len(m.group(0)) - 4) + m.group(0)[-4:], text
-    )
-
-
-def audit(
-    connection: Connection,
-    user_email: Optional[str],
-    action: str,
-    object_type: str,
-    object_id: Optional[str] = None,
-    client_ip: Optional[str] = None,
-    at: Optional[datetime] = None,
-) -> None:
-    """Writes one audit entry (who did what to which conversation or request).
-
-    `at`: when (an aware datetime); default the database's current time.
-    """
-    connection.execute(
-        sa.insert(AuditEntry.__table__).values(
-            at=sa.func.now() if at is None else at,
-            user_email=user_email,
-            action=action[:64],
-            object_type=object_type[:32],
-            object_id=None if object_id is None else str(object_id)[:255],
-            client_ip=(client_ip or None) and client_ip[:64],
-        )
     )
 
 
@@ -271,7 +246,7 @@ def _delete_rows_of(
 
 
 def _old_conversations(engine: Engine, cutoff: float) -> List[str]:
-    events = summaries.EVENTS
+    events = EVENTS
     with _read(engine) as connection, connection.begin():
         return [
             sender
@@ -292,7 +267,7 @@ def _purge_conversations(
     events and its rows both), so a patient coming back during a purge keeps
     their conversation.
     """
-    events = summaries.EVENTS
+    events = EVENTS
     for start in range(0, len(ids), CHUNK_CONVERSATIONS):
         chunk = ids[start : start + CHUNK_CONVERSATIONS]
         active = sa.select(events.c.sender_id).where(
@@ -355,7 +330,7 @@ def purge(
     audit_cutoff = datetime.fromtimestamp(now - audit_days * 86400, timezone.utc)
     _delete_in_batches(engine, deleted, audit_table, audit_table.c.at < audit_cutoff)
     with engine.begin() as connection:
-        audit(connection, None, "purge", "retention", None)
+        record_audit(connection, None, "purge", "retention", None)
     return deleted
 
 
@@ -400,9 +375,9 @@ def _present(engine: Engine, existing: Set[str], ids: Set[str]) -> int:
     """How many of the conversations exist (events or a summary)."""
     found: Set[str] = set()
     with _read(engine) as connection, connection.begin():
-        for chunk in summaries._chunks(sorted(ids)):
+        for chunk in summaries.chunks(sorted(ids)):
             if "events" in existing:
-                events = summaries.EVENTS
+                events = EVENTS
                 found |= set(
                     connection.execute(
                         sa.select(events.c.sender_id)
@@ -434,7 +409,7 @@ def _record_forget(engine: Engine, ids: Iterable[str]) -> Dict[str, float]:
     with _write(engine) as connection:
         for conversation_id in ids:
             lock_conversation(connection, conversation_id)
-            audit(
+            record_audit(
                 connection,
                 None,
                 FORGET_ACTION,
@@ -464,8 +439,8 @@ def _twilio_sids(
                 ).scalars()
             )
         if "events" in existing:
-            events = summaries.EVENTS
-            for chunk in summaries._chunks(sorted(ids)):
+            events = EVENTS
+            for chunk in summaries.chunks(sorted(ids)):
                 rows = connection.execute(
                     sa.select(events.c.data).where(
                         events.c.sender_id.in_(chunk), events.c.type_name == "user"
@@ -482,7 +457,7 @@ def _twilio_sids(
 
 
 def _has_events_after(engine: Engine, conversation_id: str, moment: float) -> bool:
-    events = summaries.EVENTS
+    events = EVENTS
     with _read(engine) as connection, connection.begin():
         return (
             connection.execute(
@@ -543,7 +518,7 @@ def _forget_pass(
         )
     deleted.add_sids(_twilio_sids(engine, existing, set(stale), phone))
     if "events" in existing:
-        events = summaries.EVENTS
+        events = EVENTS
         for conversation_id in sorted(ids):
             _delete_in_batches(
                 engine,

@@ -34,10 +34,12 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from bot.db import events
 from bot.db.models import (
     HANDOFF_ACTIVE_STATUSES,
     HANDOFF_TEXT_RULES,
     INTAKE_MAX_LENGTHS,
+    AuditEntry,
     Handoff,
     IntakeRequest,
     check_text,
@@ -111,8 +113,6 @@ def forgotten_at(connection: Connection, conversation_id: str) -> float | None:
     retention, six years by default). None too while the audit table does not
     exist yet (a database the migrations have not reached).
     """
-    from bot.console.models import AuditEntry
-
     if not inspect(connection).has_table(_AUDIT_TABLE):
         return None
     audit = AuditEntry.__table__
@@ -130,16 +130,7 @@ def _active_since(connection: Connection, conversation_id: str, since: float) ->
     """True when the conversation has events newer than `since` (a new start)."""
     if not inspect(connection).has_table(_EVENTS_TABLE):
         return False
-    from bot.console.summaries import EVENTS
-
-    return (
-        connection.execute(
-            select(EVENTS.c.id)
-            .where(EVENTS.c.sender_id == conversation_id, EVENTS.c.timestamp > since)
-            .limit(1)
-        ).first()
-        is not None
-    )
+    return events.has_events_after(connection, conversation_id, since)
 
 
 def check_not_forgotten(session: Session, conversation_id: str) -> None:

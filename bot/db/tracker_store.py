@@ -64,6 +64,7 @@ from bot.db.engine import (
     error_summary,
     is_transient,
 )
+from bot.db.offloop import off_loop
 from bot.db.repository import forgotten_at, lock_conversation
 
 logger = logging.getLogger(__name__)
@@ -170,7 +171,7 @@ class ClinicTrackerStore(SQLTrackerStore):
         while True:
             attempt += 1
             try:
-                return await asyncio.to_thread(work, *args)
+                return await off_loop(work, *args)
             except SQLAlchemyError as error:
                 summary = error_summary(error)
                 remaining = deadline - time.monotonic()

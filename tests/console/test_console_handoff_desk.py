@@ -22,10 +22,9 @@ import requests
 import sqlalchemy as sa
 
 from bot.console import auth, handoff_desk
-from bot.console.models import AuditEntry
 from bot.db.engine import dispose_engines, get_engine, session_scope
 from bot.db.migrate import upgrade
-from bot.db.models import Handoff, utcnow
+from bot.db.models import AuditEntry, Handoff, utcnow
 from bot.db.repository import claim_handoff, open_handoff
 from tests.conftest import BACKENDS
 from tests.console.conftest import (

@@ -21,10 +21,9 @@ import requests
 import sqlalchemy as sa
 
 from bot.console import auth
-from bot.console.models import AuditEntry, ConsoleUser
 from bot.db.engine import dispose_engines, get_engine, session_scope
 from bot.db.migrate import upgrade
-from bot.db.models import utcnow
+from bot.db.models import AuditEntry, ConsoleUser, utcnow
 from tests.conftest import BACKENDS
 from tests.console.conftest import module_database, run_console
 

@@ -28,10 +28,12 @@ import sqlalchemy as sa
 from rasa.shared.core.domain import Domain
 from rasa.shared.core.events import ActionExecuted, BotUttered, UserUttered
 
-from bot.console import privacy, summaries
+from bot.console import privacy
+from bot.db import summaries
 from bot.db.engine import dispose_engines, get_engine, session_scope
 from bot.db.migrate import upgrade
 from bot.db.models import SmsMessage, utcnow
+from bot.db.queries import audit
 from bot.db.repository import (
     ConversationForgottenError,
     forgotten_at,
@@ -119,9 +121,9 @@ def test_purge_keeps_access_records_for_their_own_retention(engine, monkeypatch)
     monkeypatch.delenv(privacy.AUDIT_RETENTION_ENV, raising=False)
     now = utcnow()
     with engine.begin() as connection:
-        privacy.audit(connection, "a@x.org", "view", "conversation", PHONE, "10.0.0.1")
+        audit.record(connection, "a@x.org", "view", "conversation", PHONE, "10.0.0.1")
         for years in (5, 7):
-            privacy.audit(
+            audit.record(
                 connection,
                 "a@x.org",
                 "view",
@@ -159,7 +161,7 @@ def test_audit_retention_setting():
 def test_forget_keeps_who_viewed_the_patient_under_a_keyed_hash(engine, monkeypatch):
     monkeypatch.delenv("AUDIT_PSEUDONYM_KEY", raising=False)
     with engine.begin() as connection:
-        privacy.audit(
+        audit.record(
             connection,
             "nurse@clinic.example",
             "view",
@@ -167,8 +169,8 @@ def test_forget_keeps_who_viewed_the_patient_under_a_keyed_hash(engine, monkeypa
             PHONE,
             "10.0.0.7",
         )
-        privacy.audit(connection, "dana@clinic.example", "reply", "conversation", PHONE)
-        privacy.audit(
+        audit.record(connection, "dana@clinic.example", "reply", "conversation", PHONE)
+        audit.record(
             connection, "nurse@clinic.example", "view", "conversation", "rest-safety"
         )
     deleted = privacy.forget(engine, phone=PHONE, settle_seconds=0)
@@ -202,7 +204,7 @@ def test_forget_by_number_finds_the_hashed_sms_conversation(engine):
     sms_id = sms_conversation_id(PHONE)
     add_conversation(engine, sms_id, [Turn("hello by SMS")], channel="twilio")
     with engine.begin() as connection:
-        privacy.audit(
+        audit.record(
             connection, "nurse@clinic.example", "view", "conversation", sms_id
         )
     deleted = privacy.forget(engine, phone=PHONE, settle_seconds=0)
@@ -349,7 +351,7 @@ def test_forget_returns_the_twilio_sids_and_looks_again(engine):
             row["data"] = json.dumps({**json.loads(row["data"]), "message_id": SID_IN})
     with engine.begin() as connection:
         connection.execute(EVENTS.insert(), rows)
-        privacy.audit(connection, "nurse@clinic.example", "view", "conversation", PHONE)
+        audit.record(connection, "nurse@clinic.example", "view", "conversation", PHONE)
 
     result = {}
     forgetting = threading.Thread(

@@ -16,9 +16,8 @@ from sanic import Blueprint
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
-from bot.console import auth, privacy
+from bot.console import auth
 from bot.console.web import (
-    blocking,
     client_ip,
     current_user,
     form_value,
@@ -26,6 +25,8 @@ from bot.console.web import (
     render,
 )
 from bot.db.engine import session_scope
+from bot.db.offloop import off_loop
+from bot.db.queries import audit
 
 bp = Blueprint("account")
 
@@ -43,7 +44,7 @@ def _account(engine, user_id: int):
 
 async def _page(request: Request, status: int = 200, error: str = "") -> HTTPResponse:
     me = current_user(request)
-    account = await blocking(_account, request.app.ctx.engine, me.user_id)
+    account = await off_loop(_account, request.app.ctx.engine, me.user_id)
     return render(request, "account.html", status=status, account=account, error=error)
 
 
@@ -56,7 +57,7 @@ async def account(request: Request) -> HTTPResponse:
 def _set_name(engine, me: auth.SignedIn, name: str, ip) -> None:
     with session_scope(engine) as session:
         auth.set_display_name(session, me.user_id, name)
-        privacy.audit(
+        audit.record(
             session.connection(), me.email, "display name", "account", me.email, ip
         )
 
@@ -65,7 +66,7 @@ def _set_name(engine, me: auth.SignedIn, name: str, ip) -> None:
 async def set_name(request: Request) -> HTTPResponse:
     """Sets the display name patients see."""
     try:
-        await blocking(
+        await off_loop(
             _set_name,
             request.app.ctx.engine,
             current_user(request),
@@ -84,7 +85,7 @@ async def change_password(request: Request) -> HTTPResponse:
     if new != form_value(request, "repeat", 1024):
         return await _page(request, 400, "Not changed: the two new passwords differ.")
     try:
-        await blocking(
+        await off_loop(
             auth.change_password,
             request.app.ctx.engine,
             current_user(request),
@@ -125,7 +126,7 @@ async def _totp_page(
     me = current_user(request)
     setup = None
     if not me.totp_enabled:
-        setup = await blocking(
+        setup = await off_loop(
             _setup, request.app.ctx.engine, request.app.ctx.settings.secret_key, me
         )
     return render(
@@ -147,7 +148,7 @@ async def totp(request: Request) -> HTTPResponse:
 def _confirm(engine, secret_key: str, me: auth.SignedIn, code: str, ip) -> None:
     with session_scope(engine) as session:
         auth.confirm_totp_setup(session, secret_key, me, code)
-        privacy.audit(
+        audit.record(
             session.connection(), me.email, "totp enabled", "account", me.email, ip
         )
 
@@ -156,7 +157,7 @@ def _confirm(engine, secret_key: str, me: auth.SignedIn, code: str, ip) -> None:
 async def confirm_totp(request: Request) -> HTTPResponse:
     """Turns the second factor on with the app's first code."""
     try:
-        await blocking(
+        await off_loop(
             _confirm,
             request.app.ctx.engine,
             request.app.ctx.settings.secret_key,

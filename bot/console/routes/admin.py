@@ -13,10 +13,8 @@ from sanic.request import Request
 from sanic.response import HTTPResponse
 from sqlalchemy import select
 
-from bot.console import auth, privacy, queries
-from bot.console.models import ROLES, ConsoleUser
+from bot.console import auth
 from bot.console.web import (
-    blocking,
     client_ip,
     current_user,
     form_value,
@@ -25,7 +23,9 @@ from bot.console.web import (
     render,
 )
 from bot.db.engine import session_scope
-from bot.db.models import utcnow
+from bot.db.models import ROLES, ConsoleUser, utcnow
+from bot.db.offloop import off_loop
+from bot.db.queries import audit, common
 
 bp = Blueprint("admin", url_prefix="/admin")
 
@@ -63,7 +63,7 @@ def _users(engine):
 @bp.get("/users")
 async def users(request: Request) -> HTTPResponse:
     """The accounts, and a form to add one."""
-    items = await blocking(_users, request.app.ctx.engine)
+    items = await off_loop(_users, request.app.ctx.engine)
     return render(
         request, "users.html", items=items, roles=ROLES, error="", reset_link=""
     )
@@ -74,14 +74,14 @@ def _create(
 ) -> None:
     with session_scope(engine) as session:
         user = auth.create_user(session, email, password, role, name)
-        privacy.audit(session.connection(), admin, "create", "account", user.email, ip)
+        audit.record(session.connection(), admin, "create", "account", user.email, ip)
 
 
 @bp.post("/users")
 async def create(request: Request) -> HTTPResponse:
     """Adds an account (staff or admin)."""
     try:
-        await blocking(
+        await off_loop(
             _create,
             request.app.ctx.engine,
             form_value(request, "email", 300),
@@ -92,7 +92,7 @@ async def create(request: Request) -> HTTPResponse:
             client_ip(request),
         )
     except auth.AccountError as error:
-        items = await blocking(_users, request.app.ctx.engine)
+        items = await off_loop(_users, request.app.ctx.engine)
         return render(
             request,
             "users.html",
@@ -113,7 +113,7 @@ def _set_active(
     with session_scope(engine) as session:
         user = auth.set_active(session, user_id, active)
         action = "enable" if active else "disable"
-        privacy.audit(session.connection(), admin, action, "account", user.email, ip)
+        audit.record(session.connection(), admin, action, "account", user.email, ip)
 
 
 @bp.post("/users/active")
@@ -124,7 +124,7 @@ async def set_active(request: Request) -> HTTPResponse:
     try:
         if user_id is None:
             raise LookupError
-        await blocking(
+        await off_loop(
             _set_active,
             request.app.ctx.engine,
             user_id,
@@ -146,7 +146,7 @@ def _issue_reset(engine, secret_key: str, user_id: int, admin_id: int, admin, ip
     with session_scope(engine) as session:
         token = auth.issue_reset(session, secret_key, user_id)
         user = session.get(ConsoleUser, user_id)
-        privacy.audit(
+        audit.record(
             session.connection(),
             admin,
             "password reset issued",
@@ -165,7 +165,7 @@ async def issue_reset(request: Request) -> HTTPResponse:
     try:
         if user_id is None:
             raise LookupError
-        token, email = await blocking(
+        token, email = await off_loop(
             _issue_reset,
             request.app.ctx.engine,
             request.app.ctx.settings.secret_key,
@@ -178,7 +178,7 @@ async def issue_reset(request: Request) -> HTTPResponse:
         return redirect_to("/admin/users", "error-missing")
     except auth.AccountError:
         return redirect_to("/admin/users", "error-self")
-    items = await blocking(_users, request.app.ctx.engine)
+    items = await off_loop(_users, request.app.ctx.engine)
     link = f"{request.scheme}://{request.host}/reset?token={token}"
     return render(
         request,
@@ -197,7 +197,7 @@ def _reset_totp(engine, user_id: int, admin_id: int, admin: str, ip) -> None:
         raise auth.AccountError("not your own second factor")
     with session_scope(engine) as session:
         user = auth.reset_totp(session, user_id)
-        privacy.audit(
+        audit.record(
             session.connection(), admin, "totp reset", "account", user.email, ip
         )
 
@@ -210,7 +210,7 @@ async def reset_totp(request: Request) -> HTTPResponse:
     try:
         if user_id is None:
             raise LookupError
-        await blocking(
+        await off_loop(
             _reset_totp,
             request.app.ctx.engine,
             user_id,
@@ -226,17 +226,17 @@ async def reset_totp(request: Request) -> HTTPResponse:
 
 
 def _audit_log(engine, args, zone, admin: str, ip):
-    f = queries.AuditFilter.from_args(args)
+    f = audit.AuditFilter.from_args(args)
     with engine.begin() as connection:
         # Reading the log is itself logged (before the read: it shows on page 1).
-        privacy.audit(connection, admin, "view", "audit log", None, ip)
-        items, total = queries.list_audit(connection, f, zone)
+        audit.record(connection, admin, "view", "audit log", None, ip)
+        items, total = audit.list_audit(connection, f, zone)
         return {
             "filter": f,
             "items": items,
             "total": total,
-            "pages": max(1, -(-total // queries.PAGE_SIZE)),
-            "actions": queries.audit_actions(connection),
+            "pages": max(1, -(-total // common.PAGE_SIZE)),
+            "actions": audit.audit_actions(connection),
         }
 
 
@@ -244,7 +244,7 @@ def _audit_log(engine, args, zone, admin: str, ip):
 async def audit_log(request: Request) -> HTTPResponse:
     """The audit log, newest first; filters: staff email, action, date range."""
     args = {k: v[0] for k, v in request.args.items() if v}
-    data = await blocking(
+    data = await off_loop(
         _audit_log,
         request.app.ctx.engine,
         args,

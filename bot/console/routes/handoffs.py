@@ -19,7 +19,6 @@ from sanic.response import HTTPResponse
 
 from bot.console import handoff_desk, privacy
 from bot.console.web import (
-    blocking,
     client_ip,
     current_user,
     form_value,
@@ -29,6 +28,8 @@ from bot.console.web import (
     safe_next,
 )
 from bot.db.engine import session_scope
+from bot.db.offloop import off_loop
+from bot.db.queries import audit
 from bot.db.repository import HandoffStateError, list_open_handoffs
 from bot.handoff import MAX_REPLY_LENGTH, RasaUnavailable
 
@@ -56,14 +57,14 @@ def _queue(engine):
 @bp.get("/handoffs")
 async def queue(request: Request) -> HTTPResponse:
     """Open and claimed handoffs, urgent (crisis) first, then the oldest."""
-    items = await blocking(_queue, request.app.ctx.engine)
+    items = await off_loop(_queue, request.app.ctx.engine)
     return render(request, "handoffs.html", items=items)
 
 
 @bp.get("/handoffs.json")
 async def queue_json(request: Request) -> HTTPResponse:
     """The queue for the page's script, with patient data masked."""
-    items = await blocking(_queue, request.app.ctx.engine)
+    items = await off_loop(_queue, request.app.ctx.engine)
     when = request.app.ctx.templates.filters["when"]
     return response.json(
         {
@@ -129,7 +130,7 @@ def _resume(request: Request, handoff_id: int, email: str, ip) -> None:
 
 
 def _audit(connection, email: str, action: str, conversation_id: str, ip) -> None:
-    privacy.audit(connection, email, action, "conversation", conversation_id, ip)
+    audit.record(connection, email, action, "conversation", conversation_id, ip)
 
 
 async def _act(
@@ -141,7 +142,7 @@ async def _act(
         return redirect_to("/handoffs", "error-missing")
     email = current_user(request).email
     try:
-        await blocking(action, request, handoff_id, email, client_ip(request))
+        await off_loop(action, request, handoff_id, email, client_ip(request))
     except LookupError:
         notice = "error-missing"
     except handoff_desk.ClaimedByOther:

@@ -14,9 +14,7 @@ from sanic import Blueprint, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
-from bot.console import privacy, queries
 from bot.console.web import (
-    blocking,
     client_ip,
     current_user,
     form_value,
@@ -26,6 +24,8 @@ from bot.console.web import (
 )
 from bot.db.engine import session_scope
 from bot.db.models import INTAKE_STATUSES, InvalidValueError
+from bot.db.offloop import off_loop
+from bot.db.queries import audit, common, intake
 from bot.db.repository import get_intake
 
 bp = Blueprint("intake")
@@ -54,7 +54,7 @@ def _status_arg(request: Request) -> str:
 
 def _list(engine, status: str, page: int):
     with engine.begin() as connection:
-        return queries.list_intakes(connection, status, page)
+        return intake.list_intakes(connection, status, page)
 
 
 @bp.get("/intake")
@@ -62,7 +62,7 @@ async def intake_list(request: Request) -> HTTPResponse:
     """Intake requests, newest first, by status; contact details masked."""
     status = _status_arg(request)
     page = int_arg(request.args.get("page", "1")) or 1
-    items, total = await blocking(_list, request.app.ctx.engine, status, page)
+    items, total = await off_loop(_list, request.app.ctx.engine, status, page)
     return render(
         request,
         "intake_list.html",
@@ -71,14 +71,14 @@ async def intake_list(request: Request) -> HTTPResponse:
         current_status=status,
         statuses=INTAKE_STATUSES,
         page=page,
-        pages=max(1, -(-total // queries.PAGE_SIZE)),
+        pages=max(1, -(-total // common.PAGE_SIZE)),
     )
 
 
 def _detail(engine, intake_id: int, email: str, ip):
     with session_scope(engine) as session:
         intake = get_intake(session, intake_id)
-        privacy.audit(session.connection(), email, "view", "intake", str(intake_id), ip)
+        audit.record(session.connection(), email, "view", "intake", str(intake_id), ip)
         return intake
 
 
@@ -89,7 +89,7 @@ async def intake_detail(request: Request) -> HTTPResponse:
     try:
         if intake_id is None:
             raise LookupError
-        intake = await blocking(
+        intake = await off_loop(
             _detail,
             request.app.ctx.engine,
             intake_id,
@@ -110,7 +110,7 @@ def _update(engine, intake_id: int, status: str, notes: str, email: str, ip) -> 
         intake = get_intake(session, intake_id)
         intake.status = status
         intake.notes = notes.replace("\x00", "").strip() or None
-        privacy.audit(
+        audit.record(
             session.connection(), email, "update", "intake", str(intake_id), ip
         )
 
@@ -123,7 +123,7 @@ async def intake_update(request: Request) -> HTTPResponse:
     try:
         if intake_id is None:
             raise LookupError
-        await blocking(
+        await off_loop(
             _update,
             request.app.ctx.engine,
             intake_id,
@@ -146,8 +146,8 @@ def _cell(value) -> str:
 
 def _csv(engine, status: str, email: str, ip) -> str:
     with engine.begin() as connection:
-        rows = queries.all_intakes(connection, status)
-        privacy.audit(connection, email, "export", "intake", None, ip)
+        rows = intake.all_intakes(connection, status)
+        audit.record(connection, email, "export", "intake", None, ip)
     out = io.StringIO()
     writer = csv.writer(out)
     writer.writerow(CSV_COLUMNS)
@@ -170,7 +170,7 @@ async def intake_csv(request: Request) -> HTTPResponse:
             request, "error.html", status=403, message="Exports are for admins."
         )
     status = form_value(request, "status", 16)
-    text = await blocking(
+    text = await off_loop(
         _csv,
         request.app.ctx.engine,
         status if status in INTAKE_STATUSES else "",

@@ -7,8 +7,9 @@ from sanic.request import Request
 from sanic.response import HTTPResponse
 
 from bot.console import overview as figures
-from bot.console import summaries
-from bot.console.web import blocking, render
+from bot.console.web import render
+from bot.db import summaries
+from bot.db.offloop import off_loop
 
 bp = Blueprint("overview")
 
@@ -22,5 +23,5 @@ def _overview(engine, zone):
 @bp.get("/")
 async def overview(request: Request) -> HTTPResponse:
     """Counts and charts for the last 30 days."""
-    data = await blocking(_overview, request.app.ctx.engine, request.app.ctx.zone)
+    data = await off_loop(_overview, request.app.ctx.engine, request.app.ctx.zone)
     return render(request, "overview.html", **data)

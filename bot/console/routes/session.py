@@ -17,8 +17,9 @@ from sanic.request import Request
 from sanic.response import HTTPResponse
 
 from bot.console import auth
-from bot.console.web import blocking, client_ip, form_value, render, safe_next
+from bot.console.web import client_ip, form_value, render, safe_next
 from bot.db.engine import session_scope
+from bot.db.offloop import off_loop
 
 bp = Blueprint("session")
 LOGIN_COOKIE = "console_login"
@@ -97,7 +98,7 @@ def _public_form(
 async def _login_page(
     request: Request, status: int = 200, error: str = "", info: str = ""
 ) -> HTTPResponse:
-    no_accounts = await blocking(_no_accounts, request.app.ctx.engine)
+    no_accounts = await off_loop(_no_accounts, request.app.ctx.engine)
     return _public_form(
         request,
         "login.html",
@@ -157,7 +158,7 @@ async def login(request: Request) -> HTTPResponse:
             request, 403, "The form expired. Please sign in again."
         )
     try:
-        opened = await blocking(
+        opened = await off_loop(
             _sign_in,
             request,
             form_value(request, "email", 300),
@@ -190,7 +191,7 @@ async def _code_page(
     request: Request, status: int = 200, error: str = ""
 ) -> HTTPResponse:
     settings = request.app.ctx.settings
-    csrf = await blocking(
+    csrf = await off_loop(
         _pending_csrf,
         request.app.ctx.engine,
         settings.secret_key,
@@ -221,7 +222,7 @@ async def code(request: Request) -> HTTPResponse:
     """Checks the code; replaces the pending session with a full one."""
     settings = request.app.ctx.settings
     token = request.cookies.get(SESSION_COOKIE, "")
-    csrf = await blocking(
+    csrf = await off_loop(
         _pending_csrf, request.app.ctx.engine, settings.secret_key, token
     )
     if csrf is None:
@@ -229,7 +230,7 @@ async def code(request: Request) -> HTTPResponse:
     if not auth.tokens_match(csrf, form_value(request, "csrf_token", 200)):
         return await _code_page(request, 403, "The form expired. Please try again.")
     try:
-        full = await blocking(
+        full = await off_loop(
             auth.check_second_factor,
             request.app.ctx.engine,
             settings.secret_key,
@@ -259,7 +260,7 @@ def _sign_out(engine, secret_key: str, token: str) -> None:
 async def logout(request: Request) -> HTTPResponse:
     """Ends the session (CSRF-checked like every POST)."""
     token = request.cookies.get(SESSION_COOKIE, "")
-    await blocking(
+    await off_loop(
         _sign_out, request.app.ctx.engine, request.app.ctx.settings.secret_key, token
     )
     resp = response.redirect("/login", status=303)
@@ -293,7 +294,7 @@ async def reset(request: Request) -> HTTPResponse:
         )
     settings = request.app.ctx.settings
     try:
-        await blocking(
+        await off_loop(
             auth.use_reset,
             request.app.ctx.engine,
             settings.secret_key,
