@@ -1,0 +1,106 @@
+"""Every table of the project, on one shared `metadata`: import tables from here.
+
+The tables are declared one module per area in `bot.db.tables`:
+
+- `base`: `metadata`, `Base`, value checks (`InvalidValueError`), UTC timestamps;
+- `patients`: `intake_requests`, `handoffs`;
+- `sms`: `sms_opt_outs`, `sms_messages`;
+- `console`: the staff console's accounts, sessions, audit log, conversation
+  summaries, reviews, tags, corrections and handoff locks.
+
+This module imports every area, so `metadata` is complete for migrations and
+schema checks. Rasa's `events` table (the tracker store) is Rasa's:
+it is not declared here (see `bot.db.events`), and the migrations never touch it.
+"""
+
+from bot.db.tables.base import (
+    E164_PATTERN,
+    Base,
+    InvalidValueError,
+    TextRule,
+    UTCDateTime,
+    check_text,
+    created_at_column,
+    metadata,
+    updated_at_column,
+    utcnow,
+)
+from bot.db.tables.console import (
+    OUTCOMES,
+    REVIEW_STATUSES,
+    ROLES,
+    SESSION_STAGES,
+    AuditEntry,
+    ConsoleSession,
+    ConsoleState,
+    ConsoleUser,
+    ConversationAnswer,
+    ConversationReview,
+    ConversationSummary,
+    ConversationTag,
+    HandoffLock,
+    MessageCorrection,
+)
+from bot.db.tables.patients import (
+    HANDOFF_ACTIVE_STATUSES,
+    HANDOFF_MAX_LENGTHS,
+    HANDOFF_REASONS,
+    HANDOFF_STATUSES,
+    HANDOFF_TEXT_RULES,
+    INTAKE_MAX_LENGTHS,
+    INTAKE_STATUSES,
+    INTAKE_TEXT_RULES,
+    Handoff,
+    IntakeRequest,
+)
+from bot.db.tables.sms import (
+    SMS_MESSAGE_MAX_LENGTHS,
+    SMS_MESSAGE_STATUSES,
+    SMS_MESSAGE_TEXT_RULES,
+    SMS_OPT_OUT_TEXT_RULES,
+    SmsMessage,
+    SmsOptOut,
+)
+
+__all__ = [
+    "E164_PATTERN",
+    "HANDOFF_ACTIVE_STATUSES",
+    "HANDOFF_MAX_LENGTHS",
+    "HANDOFF_REASONS",
+    "HANDOFF_STATUSES",
+    "HANDOFF_TEXT_RULES",
+    "INTAKE_MAX_LENGTHS",
+    "INTAKE_STATUSES",
+    "INTAKE_TEXT_RULES",
+    "OUTCOMES",
+    "REVIEW_STATUSES",
+    "ROLES",
+    "SESSION_STAGES",
+    "SMS_MESSAGE_MAX_LENGTHS",
+    "SMS_MESSAGE_STATUSES",
+    "SMS_MESSAGE_TEXT_RULES",
+    "SMS_OPT_OUT_TEXT_RULES",
+    "AuditEntry",
+    "Base",
+    "ConsoleSession",
+    "ConsoleState",
+    "ConsoleUser",
+    "ConversationAnswer",
+    "ConversationReview",
+    "ConversationSummary",
+    "ConversationTag",
+    "Handoff",
+    "HandoffLock",
+    "IntakeRequest",
+    "InvalidValueError",
+    "MessageCorrection",
+    "SmsMessage",
+    "SmsOptOut",
+    "TextRule",
+    "UTCDateTime",
+    "check_text",
+    "created_at_column",
+    "metadata",
+    "updated_at_column",
+    "utcnow",
+]
