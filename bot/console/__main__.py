@@ -195,17 +195,16 @@ def main(argv: Optional[List[str]] = None) -> int:
             return _fix_account(settings, args.users_command, args.email)
         role = "admin" if args.users_command == "create-admin" else args.role
         return _create_user(settings, args.email, role, args.name)
-    from bot.console import privacy
-    from bot.db import summaries
+    from bot.db import retention, summaries
     from bot.db.engine import get_engine
 
     engine = get_engine(settings.database_url)
     if command == "purge":
         days = args.older_than_days or settings.retention_days
-        print(f"Purged (older than {days} days): {privacy.purge(engine, days)}")
+        print(f"Purged (older than {days} days): {retention.purge(engine, days)}")
     elif command == "forget":
         try:
-            deleted = privacy.forget(engine, args.conversation_id, args.phone)
+            deleted = retention.forget(engine, args.conversation_id, args.phone)
         except ValueError as error:
             print(str(error), file=sys.stderr)
             return 2

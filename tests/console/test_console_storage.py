@@ -14,16 +14,17 @@ from zoneinfo import ZoneInfo
 import pytest
 import sqlalchemy as sa
 
-from bot.console import auth, privacy
+from bot.console import auth
 from bot.console.overview import overview
-from bot.db import summaries
+from bot.db import retention, summaries
 from bot.db.engine import dispose_engines, get_engine, session_scope
 from bot.db.events import EVENTS
 from bot.db.migrate import upgrade
 from bot.db.models import AuditEntry, ConversationSummary, SmsMessage, SmsOptOut, utcnow
 from bot.db.queries import audit, common, conversations, transcripts
 from bot.db.queries import corrections as correction_queries
-from bot.db.repository import open_handoff, pseudonym, save_intake
+from bot.db.repository import open_handoff, save_intake
+from bot.db.retention import pseudonym
 from tests.conftest import BACKENDS, fresh_database
 from tests.console.seed import Turn, add_conversation, seed_clinic
 
@@ -314,7 +315,7 @@ def test_purge_deletes_conversations_past_retention(engine, seeded):
     with engine.begin() as connection:
         conversations.set_review(connection, "+15551234567", "reviewed", "a@x.org")
         audit.record(connection, "a@x.org", "view", "conversation", "+15551234567")
-    deleted = privacy.purge(engine, older_than_days=2)
+    deleted = retention.purge(engine, older_than_days=2)
     assert deleted.conversations == 1
     assert count(engine, "events", "sender_id = '+15551234567'") == 0
     assert (
@@ -326,10 +327,10 @@ def test_purge_deletes_conversations_past_retention(engine, seeded):
     assert count(engine, "events", "sender_id = 'rest-safety'") > 0
     assert count(engine, "handoffs") == 2 and count(engine, "intake_requests") == 1
     later = time.time() + 3 * 86400  # three days on, everything is past retention
-    assert privacy.purge(engine, older_than_days=2, now=later).conversations == 5
+    assert retention.purge(engine, older_than_days=2, now=later).conversations == 5
     assert count(engine, "events") == 0
     with pytest.raises(ValueError):
-        privacy.purge(engine, older_than_days=0)
+        retention.purge(engine, older_than_days=0)
 
 
 def test_forget_a_patient_by_phone_and_by_conversation(engine, seeded):
@@ -364,7 +365,7 @@ def test_forget_a_patient_by_phone_and_by_conversation(engine, seeded):
         engine, "rest-widget-of-sms-patient", [Turn("hello", intent="greet")]
     )
     summaries.refresh(engine, settle_seconds=0)
-    deleted = privacy.forget(engine, phone=phone, settle_seconds=0)
+    deleted = retention.forget(engine, phone=phone, settle_seconds=0)
     assert deleted.conversations == 2
     for table, column in [
         ("events", "sender_id"),
@@ -382,7 +383,7 @@ def test_forget_a_patient_by_phone_and_by_conversation(engine, seeded):
     # The standing opt-out is kept: deleting it would let texts to the number resume.
     assert count(engine, "sms_opt_outs", f"phone_e164 = '{phone}'") == 1
     assert count(engine, "events", "sender_id = 'rest-safety'") > 0
-    deleted = privacy.forget(engine, ["rest-hostile"], settle_seconds=0)
+    deleted = retention.forget(engine, ["rest-hostile"], settle_seconds=0)
     assert deleted.conversations == 1
     assert count(engine, "intake_requests") == 0  # its intake request went too
     # One "forget" entry per conversation, under its pseudonym (keyed hash).
@@ -390,7 +391,7 @@ def test_forget_a_patient_by_phone_and_by_conversation(engine, seeded):
     assert count(engine, "console_audit_log", f"object_id = '{forgotten}'") == 1
     assert count(engine, "console_audit_log", f"object_id = '{phone}'") == 0
     with pytest.raises(ValueError):
-        privacy.forget(engine, phone="555-1234")
+        retention.forget(engine, phone="555-1234")
 
 
 def _session_row(engine, user_id: int) -> auth.ConsoleSession:
