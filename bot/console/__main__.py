@@ -23,7 +23,6 @@ from __future__ import annotations
 import argparse
 import getpass
 import logging
-import os
 import sys
 from typing import List, Optional
 
@@ -69,10 +68,9 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _password(env_name: str) -> str:
-    password = os.environ.get(env_name)
-    if password:
-        return password
+def _password(preset: Optional[str]) -> str:
+    if preset:
+        return preset
     first = getpass.getpass("Password (12+ characters): ")
     if getpass.getpass("Repeat the password: ") != first:
         raise SystemExit("The passwords differ; nothing was created.")
@@ -83,8 +81,8 @@ def _create_user(settings, email: str, role: str, name: Optional[str]) -> int:
     from bot.console import auth
     from bot.db.engine import get_engine, session_scope
 
-    env_name = "CONSOLE_ADMIN_PASSWORD" if role == "admin" else "CONSOLE_USER_PASSWORD"
-    password = _password(env_name)
+    preset = settings.admin_password if role == "admin" else settings.user_password
+    password = _password(preset)
     try:
         with session_scope(get_engine(settings.database_url)) as session:
             user = auth.create_user(session, email, password, role, name)
@@ -106,7 +104,7 @@ def _fix_account(settings, command: str, email: str) -> int:
     try:
         email = auth.normalise_email(email)
         password = (
-            _password("CONSOLE_USER_PASSWORD") if command == "set-password" else ""
+            _password(settings.user_password) if command == "set-password" else ""
         )
         with session_scope(get_engine(settings.database_url)) as session:
             user = session.execute(
@@ -174,8 +172,8 @@ def _serve(settings, port: Optional[int]) -> int:
 
 def main(argv: Optional[List[str]] = None) -> int:
     """Runs one command; returns the exit status."""
-    from bot.console.settings import load_console_settings
     from bot.db.migrate import upgrade
+    from bot.settings.console import load as load_console_settings
 
     args = _parser().parse_args(argv)
     logging.basicConfig(

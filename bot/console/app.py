@@ -28,10 +28,10 @@ from sqlalchemy.engine import Engine
 
 from bot.console import auth
 from bot.console.routes.session import SESSION_COOKIE
-from bot.console.settings import ConsoleSettings
 from bot.console.web import build_templates, render
 from bot.db import summaries
 from bot.db.offloop import off_loop
+from bot.settings.console import ConsoleSettings
 
 HERE = Path(__file__).resolve().parent
 PUBLIC_PREFIXES = ("/static/",)

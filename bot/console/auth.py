@@ -66,7 +66,6 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.orm import Session
 
-from bot.console.settings import MIN_PASSWORD_LENGTH
 from bot.db.models import (
     ROLES,
     AuditEntry,
@@ -75,6 +74,7 @@ from bot.db.models import (
     UTCDateTime,
     utcnow,
 )
+from bot.settings.console import MIN_PASSWORD_LENGTH
 
 MAX_FAILURES = 5
 LOCK_MINUTES = 15

@@ -35,8 +35,8 @@ def app_routes():
     from sanic import Sanic
 
     from bot.console.app import create_app
-    from bot.console.settings import load_console_settings
     from bot.db.engine import get_engine
+    from bot.settings.console import load as load_console_settings
 
     Sanic.test_mode = True
     env = {"DATABASE_URL": "sqlite://", "CONSOLE_SECRET_KEY": "k" * 40}
