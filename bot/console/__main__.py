@@ -26,7 +26,6 @@ import logging
 import sys
 from typing import List, Optional
 
-from bot.db.queries import audit
 from bot.settings import SettingsError
 
 logger = logging.getLogger("bot.console")
@@ -95,40 +94,18 @@ def _create_user(settings, email: str, role: str, name: Optional[str]) -> int:
 
 def _fix_account(settings, command: str, email: str) -> int:
     """`users set-password` / `users reset-totp`: the server operator's way back in."""
-    import sqlalchemy as sa
-
     from bot.console import auth
-    from bot.db.engine import get_engine, session_scope
-    from bot.db.models import utcnow
+    from bot.console.services import accounts
+    from bot.db.engine import get_engine
 
+    engine = get_engine(settings.database_url)
     try:
         email = auth.normalise_email(email)
-        password = (
-            _password(settings.user_password) if command == "set-password" else ""
-        )
-        with session_scope(get_engine(settings.database_url)) as session:
-            user = session.execute(
-                sa.select(auth.ConsoleUser).where(auth.ConsoleUser.email == email)
-            ).scalar_one_or_none()
-            if user is None:
-                raise auth.AccountError("no account with this email")
-            if command == "set-password":
-                user.password_hash = auth.hash_password(password)
-                user.password_changed_at = utcnow()
-                user.failed_logins = 0
-                user.locked_until = None
-                user.reset_token_hash = None
-                user.reset_expires_at = None
-                session.execute(
-                    sa.delete(auth.ConsoleSession).where(
-                        auth.ConsoleSession.user_id == user.id
-                    )
-                )
-                action = "password set (command line)"
-            else:
-                auth.reset_totp(session, user.id)
-                action = "totp reset (command line)"
-            audit.record(session.connection(), None, action, "account", email)
+        if command == "set-password":
+            password = _password(settings.user_password)
+            action = accounts.set_password_by_operator(engine, email, password)
+        else:
+            action = accounts.reset_totp_by_operator(engine, email)
     except auth.AccountError as error:
         print(f"Not changed: {error}.", file=sys.stderr)
         return 1

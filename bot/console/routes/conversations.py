@@ -6,6 +6,7 @@ from sanic import Blueprint, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
+from bot.console.services import conversations as service
 from bot.console.web import (
     client_ip,
     current_user,
@@ -14,51 +15,21 @@ from bot.console.web import (
     redirect_to,
     render,
 )
-from bot.db import summaries
-from bot.db.models import OUTCOMES
 from bot.db.offloop import off_loop
-from bot.db.queries import audit, common, conversations, transcripts
+from bot.db.queries import conversations
 from bot.db.queries import corrections as labels
 
 bp = Blueprint("conversations")
-
-
-def _list(engine, args, zone):
-    summaries.refresh(engine, wait=False)  # another request may be refreshing
-    f = conversations.ConversationFilter.from_args(args)
-    with engine.begin() as connection:
-        items, total = conversations.list_conversations(connection, f, zone)
-        return {
-            "filter": f,
-            "items": items,
-            "total": total,
-            "pages": max(1, -(-total // common.PAGE_SIZE)),
-            "channels": conversations.channels(connection),
-            "tags": conversations.all_tags(connection),
-            "answer_keys": labels.answer_keys(),
-            "outcomes": OUTCOMES,
-        }
 
 
 @bp.get("/conversations")
 async def conversation_list(request: Request) -> HTTPResponse:
     """Conversations, newest first, filtered and searched."""
     args = {k: v[0] for k, v in request.args.items() if v}
-    data = await off_loop(_list, request.app.ctx.engine, args, request.app.ctx.zone)
+    data = await off_loop(
+        service.list_page, request.app.ctx.engine, args, request.app.ctx.zone
+    )
     return render(request, "conversations.html", **data)
-
-
-def _detail(engine, conversation_id: str, user_email: str, ip):
-    summaries.refresh(engine, wait=False)  # another request may be refreshing
-    with engine.begin() as connection:
-        info = conversations.conversation(connection, conversation_id)
-        items = transcripts.transcript(connection, conversation_id)
-        if info["summary"] is None and not items:
-            return None
-        audit.record(
-            connection, user_email, "view", "conversation", conversation_id, ip
-        )
-        return {**info, "items": items}
 
 
 @bp.get("/conversations/view")
@@ -67,7 +38,11 @@ async def conversation_detail(request: Request) -> HTTPResponse:
     conversation_id = request.args.get("id", "")[:255]
     user = current_user(request)
     data = await off_loop(
-        _detail, request.app.ctx.engine, conversation_id, user.email, client_ip(request)
+        service.view,
+        request.app.ctx.engine,
+        conversation_id,
+        user.email,
+        client_ip(request),
     )
     if data is None:
         return render(
@@ -82,21 +57,13 @@ async def conversation_detail(request: Request) -> HTTPResponse:
     )
 
 
-def _change(engine, action: str, conversation_id: str, user_email: str, ip, fn, *args):
-    with engine.begin() as connection:
-        fn(connection, conversation_id, *args)
-        audit.record(
-            connection, user_email, action, "conversation", conversation_id, ip
-        )
-
-
 async def _post(request: Request, action: str, notice: str, fn, *args) -> HTTPResponse:
     conversation_id = form_value(request, "id", 255)
     if not conversation_id:
         return redirect_to("/conversations", "error-missing")
     try:
         await off_loop(
-            _change,
+            service.change,
             request.app.ctx.engine,
             action,
             conversation_id,
@@ -155,29 +122,21 @@ async def correct(request: Request) -> HTTPResponse:
     )
 
 
-def _corrections(engine):
-    with engine.begin() as connection:
-        return labels.list_corrections(connection)
-
-
 @bp.get("/corrections")
 async def corrections(request: Request) -> HTTPResponse:
     """Every correction, with the YAML export."""
-    items = await off_loop(_corrections, request.app.ctx.engine)
+    items = await off_loop(service.list_corrections, request.app.ctx.engine)
     return render(request, "corrections.html", items=items)
-
-
-def _export(engine, user_email: str, ip):
-    with engine.begin() as connection:
-        audit.record(connection, user_email, "export", "corrections", None, ip)
-        return labels.corrections_yaml(connection)
 
 
 @bp.get("/corrections.yml")
 async def corrections_yaml(request: Request) -> HTTPResponse:
     """The corrections as Rasa NLU YAML (a download)."""
     text = await off_loop(
-        _export, request.app.ctx.engine, current_user(request).email, client_ip(request)
+        service.export_corrections,
+        request.app.ctx.engine,
+        current_user(request).email,
+        client_ip(request),
     )
     return response.text(
         text,
