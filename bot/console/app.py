@@ -28,6 +28,7 @@ from sqlalchemy.engine import Engine
 
 from bot.console import auth
 from bot.console.routes.session import SESSION_COOKIE
+from bot.console.services import session as session_service
 from bot.console.web import build_templates, render
 from bot.db import summaries
 from bot.db.offloop import off_loop
@@ -70,7 +71,7 @@ async def authenticate(request: Request):
     app = request.app
     if token:
         request.ctx.user = await off_loop(
-            _load_session,
+            session_service.load_session,
             app.ctx.engine,
             app.ctx.settings,
             token,
@@ -108,15 +109,6 @@ async def authenticate(request: Request):
                 ),
             )
     return None
-
-
-def _load_session(engine: Engine, settings: ConsoleSettings, token: str, touch: bool):
-    from bot.db.engine import session_scope
-
-    with session_scope(engine) as session:
-        return auth.load_session(
-            session, settings.secret_key, token, settings.idle_minutes, touch
-        )
 
 
 async def security_headers(request: Request, resp: HTTPResponse) -> None:

@@ -17,8 +17,8 @@ from sanic.request import Request
 from sanic.response import HTTPResponse
 
 from bot.console import auth
+from bot.console.services import session as service
 from bot.console.web import client_ip, form_value, render, safe_next
-from bot.db.engine import session_scope
 from bot.db.offloop import off_loop
 
 bp = Blueprint("session")
@@ -59,11 +59,6 @@ def set_cookie(
         cookie["secure"] = True
 
 
-def _no_accounts(engine) -> bool:
-    with session_scope(engine) as session:
-        return auth.count_users(session) == 0
-
-
 def _nonce(request: Request) -> str:
     # Keep the browser's nonce: a second tab (or the favicon request, redirected
     # here) must not invalidate the form already on screen.
@@ -98,7 +93,7 @@ def _public_form(
 async def _login_page(
     request: Request, status: int = 200, error: str = "", info: str = ""
 ) -> HTTPResponse:
-    no_accounts = await off_loop(_no_accounts, request.app.ctx.engine)
+    no_accounts = await off_loop(service.no_accounts, request.app.ctx.engine)
     return _public_form(
         request,
         "login.html",
@@ -118,32 +113,6 @@ async def login_form(request: Request) -> HTTPResponse:
     return await _login_page(request)
 
 
-def _sign_in(request: Request, email: str, password: str):
-    """(cookie value, stage) of the new session, or None.
-
-    Raises:
-        auth.Throttled: too many failures from the client's address lately.
-    """
-    settings = request.app.ctx.settings
-    engine = request.app.ctx.engine
-    try:
-        accepted = auth.check_password(engine, email, password, client_ip(request))
-    except auth.Throttled:
-        raise
-    except auth.SignInError:
-        return None
-    stage = "totp" if accepted.needs_totp else "full"
-    with session_scope(engine) as session:
-        token = auth.start_session(
-            session,
-            accepted.user_id,
-            settings.secret_key,
-            settings.session_hours,
-            stage,
-        )
-    return token, stage
-
-
 def _throttled_page(resp: HTTPResponse) -> HTTPResponse:
     resp.headers["Retry-After"] = str(auth.THROTTLE_MINUTES * 60)
     return resp
@@ -159,8 +128,10 @@ async def login(request: Request) -> HTTPResponse:
         )
     try:
         opened = await off_loop(
-            _sign_in,
-            request,
+            service.sign_in,
+            request.app.ctx.engine,
+            settings,
+            client_ip(request),
             form_value(request, "email", 300),
             form_value(request, "password", 1024),
         )
@@ -182,17 +153,12 @@ async def login(request: Request) -> HTTPResponse:
     return resp
 
 
-def _pending_csrf(engine, secret_key: str, token: str):
-    with session_scope(engine) as session:
-        return auth.pending_csrf(session, secret_key, token)
-
-
 async def _code_page(
     request: Request, status: int = 200, error: str = ""
 ) -> HTTPResponse:
     settings = request.app.ctx.settings
     csrf = await off_loop(
-        _pending_csrf,
+        service.pending_csrf,
         request.app.ctx.engine,
         settings.secret_key,
         request.cookies.get(SESSION_COOKIE, ""),
@@ -223,7 +189,7 @@ async def code(request: Request) -> HTTPResponse:
     settings = request.app.ctx.settings
     token = request.cookies.get(SESSION_COOKIE, "")
     csrf = await off_loop(
-        _pending_csrf, request.app.ctx.engine, settings.secret_key, token
+        service.pending_csrf, request.app.ctx.engine, settings.secret_key, token
     )
     if csrf is None:
         return response.redirect("/login", status=303)
@@ -251,17 +217,15 @@ async def code(request: Request) -> HTTPResponse:
     return resp
 
 
-def _sign_out(engine, secret_key: str, token: str) -> None:
-    with session_scope(engine) as session:
-        auth.end_session(session, secret_key, token)
-
-
 @bp.post("/logout")
 async def logout(request: Request) -> HTTPResponse:
     """Ends the session (CSRF-checked like every POST)."""
     token = request.cookies.get(SESSION_COOKIE, "")
     await off_loop(
-        _sign_out, request.app.ctx.engine, request.app.ctx.settings.secret_key, token
+        service.sign_out,
+        request.app.ctx.engine,
+        request.app.ctx.settings.secret_key,
+        token,
     )
     resp = response.redirect("/login", status=303)
     del resp.cookies[SESSION_COOKIE]
