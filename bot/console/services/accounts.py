@@ -7,13 +7,12 @@ audited, and reading the audit log is itself audited.
 
 from __future__ import annotations
 
-from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from bot.console import auth
 from bot.db.engine import session_scope
-from bot.db.models import ConsoleSession, ConsoleUser, utcnow
-from bot.db.queries import audit, common
+from bot.db.models import ConsoleUser, utcnow
+from bot.db.queries import accounts, audit, common
 
 
 def list_accounts(engine):
@@ -32,9 +31,7 @@ def list_accounts(engine):
                 "reset_pending": u.reset_expires_at is not None
                 and u.reset_expires_at > utcnow(),
             }
-            for u in session.execute(
-                select(ConsoleUser).order_by(ConsoleUser.email)
-            ).scalars()
+            for u in accounts.all_accounts(session)
         ]
 
 
@@ -65,7 +62,7 @@ def issue_reset(engine, secret_key: str, user_id: int, admin_id: int, admin, ip)
         raise auth.AccountError("change your own password on your Account page")
     with session_scope(engine) as session:
         token = auth.issue_reset(session, secret_key, user_id)
-        user = session.get(ConsoleUser, user_id)
+        user = accounts.account(session, user_id)
         audit.record(
             session.connection(),
             admin,
@@ -105,9 +102,7 @@ def audit_log_page(engine, args, zone, admin: str, ip):
 
 
 def _operator_target(session: Session, email: str) -> ConsoleUser:
-    user = session.execute(
-        select(ConsoleUser).where(ConsoleUser.email == auth.normalise_email(email))
-    ).scalar_one_or_none()
+    user = accounts.account_by_email(session, auth.normalise_email(email))
     if user is None:
         raise auth.AccountError("no account with this email")
     return user
@@ -133,7 +128,7 @@ def set_password_by_operator(engine, email: str, password: str) -> str:
         user.locked_until = None
         user.reset_token_hash = None
         user.reset_expires_at = None
-        session.execute(delete(ConsoleSession).where(ConsoleSession.user_id == user.id))
+        accounts.end_sessions(session, user.id)
         action = "password set (command line)"
         audit.record(session.connection(), None, action, "account", user.email)
     return action

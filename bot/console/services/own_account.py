@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from bot.console import auth
 from bot.db.engine import session_scope
-from bot.db.queries import audit
+from bot.db.queries import accounts, audit
 
 
 def details(engine, user_id: int):
     """What the Account page shows of the signed-in staff member."""
     with session_scope(engine) as session:
-        user = session.get(auth.ConsoleUser, user_id)
+        user = accounts.account(session, user_id)
         return {
             "email": user.email,
             "display_name": user.display_name or "",

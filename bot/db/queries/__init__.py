@@ -5,7 +5,8 @@
 - `corrections`: corrected labels and their NLU export;
 - `intake`: intake requests;
 - `handoffs`: the staff queue of handoffs;
-- `accounts`: staff accounts;
+- `accounts`: staff accounts (the sign-in rules' own queries are in
+  `bot.console.auth`);
 - `audit`: writing and reading the audit log;
 - `overview`: the overview page's figures.
 
