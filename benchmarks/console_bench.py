@@ -37,13 +37,20 @@ sys.path.insert(0, str(ROOT))
 
 from rasa.core.tracker_store import SQLTrackerStore  # noqa: E402
 
-from bot.console import queries, summaries  # noqa: E402
 from bot.console.overview import overview  # noqa: E402
+from bot.db import summaries  # noqa: E402
 from bot.db.engine import dispose_engines, get_engine  # noqa: E402
 from bot.db.migrate import upgrade  # noqa: E402
+from bot.db.models import (  # noqa: E402
+    ConversationReview,
+    ConversationTag,
+    Handoff,
+)
+from bot.db.queries import conversations as conversation_queries  # noqa: E402
+from bot.db.queries import corrections, transcripts  # noqa: E402
 
 ZONE = ZoneInfo("America/New_York")
-KEYS = list(queries.answer_keys())
+KEYS = list(corrections.answer_keys())
 WORDS = "pain nerve ketamine safe relief side effects sleep burning feet hands".split()
 RUNS = 5
 BATCH = 20000
@@ -146,11 +153,11 @@ def timed(fn: Callable[[], Any], runs: int = 1) -> float:
 
 def list_query(engine: Engine, **args: str) -> Callable[[], Any]:
     """One list request (page of 50 and the total) with these filters."""
-    f = queries.ConversationFilter.from_args(args)
+    f = conversation_queries.ConversationFilter.from_args(args)
 
     def run() -> Any:
         with engine.begin() as connection:
-            return queries.list_conversations(connection, f, ZONE)
+            return conversation_queries.list_conversations(connection, f, ZONE)
 
     return run
 
@@ -162,18 +169,18 @@ def staff_rows(engine: Engine, rng: random.Random, count: int) -> None:
     ]
     with engine.begin() as connection:
         connection.execute(
-            queries.R.insert(),
+            sa.insert(ConversationReview.__table__),
             [
                 {"conversation_id": c, "status": "reviewed"}
                 for c in ids[: len(ids) // 2]
             ],
         )
         connection.execute(
-            queries.T.insert(),
+            sa.insert(ConversationTag.__table__),
             [{"conversation_id": c, "tag": "follow-up"} for c in ids[: len(ids) // 7]],
         )
         connection.execute(
-            queries.H.insert(),
+            sa.insert(Handoff.__table__),
             [
                 {
                     "conversation_id": c,
@@ -239,7 +246,7 @@ def run(url: str, count: int) -> Dict[str, float]:
 
     def transcript() -> Any:
         with engine.begin() as connection:
-            return queries.transcript(connection, f"web-{count // 2:08d}")
+            return transcripts.transcript(connection, f"web-{count // 2:08d}")
 
     def figures_30_days() -> Any:
         with engine.begin() as connection:

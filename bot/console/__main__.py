@@ -23,7 +23,6 @@ from __future__ import annotations
 import argparse
 import getpass
 import logging
-import os
 import sys
 from typing import List, Optional
 
@@ -68,10 +67,9 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _password(env_name: str) -> str:
-    password = os.environ.get(env_name)
-    if password:
-        return password
+def _password(preset: Optional[str]) -> str:
+    if preset:
+        return preset
     first = getpass.getpass("Password (12+ characters): ")
     if getpass.getpass("Repeat the password: ") != first:
         raise SystemExit("The passwords differ; nothing was created.")
@@ -82,8 +80,8 @@ def _create_user(settings, email: str, role: str, name: Optional[str]) -> int:
     from bot.console import auth
     from bot.db.engine import get_engine, session_scope
 
-    env_name = "CONSOLE_ADMIN_PASSWORD" if role == "admin" else "CONSOLE_USER_PASSWORD"
-    password = _password(env_name)
+    preset = settings.admin_password if role == "admin" else settings.user_password
+    password = _password(preset)
     try:
         with session_scope(get_engine(settings.database_url)) as session:
             user = auth.create_user(session, email, password, role, name)
@@ -96,40 +94,18 @@ def _create_user(settings, email: str, role: str, name: Optional[str]) -> int:
 
 def _fix_account(settings, command: str, email: str) -> int:
     """`users set-password` / `users reset-totp`: the server operator's way back in."""
-    import sqlalchemy as sa
+    from bot.console import auth
+    from bot.console.services import accounts
+    from bot.db.engine import get_engine
 
-    from bot.console import auth, privacy
-    from bot.db.engine import get_engine, session_scope
-    from bot.db.models import utcnow
-
+    engine = get_engine(settings.database_url)
     try:
         email = auth.normalise_email(email)
-        password = (
-            _password("CONSOLE_USER_PASSWORD") if command == "set-password" else ""
-        )
-        with session_scope(get_engine(settings.database_url)) as session:
-            user = session.execute(
-                sa.select(auth.ConsoleUser).where(auth.ConsoleUser.email == email)
-            ).scalar_one_or_none()
-            if user is None:
-                raise auth.AccountError("no account with this email")
-            if command == "set-password":
-                user.password_hash = auth.hash_password(password)
-                user.password_changed_at = utcnow()
-                user.failed_logins = 0
-                user.locked_until = None
-                user.reset_token_hash = None
-                user.reset_expires_at = None
-                session.execute(
-                    sa.delete(auth.ConsoleSession).where(
-                        auth.ConsoleSession.user_id == user.id
-                    )
-                )
-                action = "password set (command line)"
-            else:
-                auth.reset_totp(session, user.id)
-                action = "totp reset (command line)"
-            privacy.audit(session.connection(), None, action, "account", email)
+        if command == "set-password":
+            password = _password(settings.user_password)
+            action = accounts.set_password_by_operator(engine, email, password)
+        else:
+            action = accounts.reset_totp_by_operator(engine, email)
     except auth.AccountError as error:
         print(f"Not changed: {error}.", file=sys.stderr)
         return 1
@@ -173,8 +149,8 @@ def _serve(settings, port: Optional[int]) -> int:
 
 def main(argv: Optional[List[str]] = None) -> int:
     """Runs one command; returns the exit status."""
-    from bot.console.settings import load_console_settings
     from bot.db.migrate import upgrade
+    from bot.settings.console import load as load_console_settings
 
     args = _parser().parse_args(argv)
     logging.basicConfig(
@@ -194,16 +170,16 @@ def main(argv: Optional[List[str]] = None) -> int:
             return _fix_account(settings, args.users_command, args.email)
         role = "admin" if args.users_command == "create-admin" else args.role
         return _create_user(settings, args.email, role, args.name)
-    from bot.console import privacy, summaries
+    from bot.db import retention, summaries
     from bot.db.engine import get_engine
 
     engine = get_engine(settings.database_url)
     if command == "purge":
         days = args.older_than_days or settings.retention_days
-        print(f"Purged (older than {days} days): {privacy.purge(engine, days)}")
+        print(f"Purged (older than {days} days): {retention.purge(engine, days)}")
     elif command == "forget":
         try:
-            deleted = privacy.forget(engine, args.conversation_id, args.phone)
+            deleted = retention.forget(engine, args.conversation_id, args.phone)
         except ValueError as error:
             print(str(error), file=sys.stderr)
             return 2

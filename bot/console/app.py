@@ -26,10 +26,13 @@ from sanic.request import Request
 from sanic.response import HTTPResponse
 from sqlalchemy.engine import Engine
 
-from bot.console import auth, summaries
+from bot.console import auth
 from bot.console.routes.session import SESSION_COOKIE
-from bot.console.settings import ConsoleSettings
-from bot.console.web import blocking, build_templates, render
+from bot.console.services import session as session_service
+from bot.console.web import build_templates, render
+from bot.db import summaries
+from bot.db.offloop import off_loop
+from bot.settings.console import ConsoleSettings
 
 HERE = Path(__file__).resolve().parent
 PUBLIC_PREFIXES = ("/static/",)
@@ -67,8 +70,8 @@ async def authenticate(request: Request):
     token = request.cookies.get(SESSION_COOKIE)
     app = request.app
     if token:
-        request.ctx.user = await blocking(
-            _load_session,
+        request.ctx.user = await off_loop(
+            session_service.load_session,
             app.ctx.engine,
             app.ctx.settings,
             token,
@@ -106,15 +109,6 @@ async def authenticate(request: Request):
                 ),
             )
     return None
-
-
-def _load_session(engine: Engine, settings: ConsoleSettings, token: str, touch: bool):
-    from bot.db.engine import session_scope
-
-    with session_scope(engine) as session:
-        return auth.load_session(
-            session, settings.secret_key, token, settings.idle_minutes, touch
-        )
 
 
 async def security_headers(request: Request, resp: HTTPResponse) -> None:
@@ -175,7 +169,7 @@ def create_app(settings: ConsoleSettings, engine: Engine) -> Sanic:
     @app.after_server_start
     async def first_refresh(app: Sanic, loop) -> None:
         """Builds the summaries in the background (long on a first start)."""
-        loop.run_in_executor(None, summaries.refresh, engine)
+        app.ctx.first_refresh = loop.create_task(off_loop(summaries.refresh, engine))
 
     @app.get("/healthz")
     async def healthz(request: Request) -> HTTPResponse:

@@ -27,17 +27,14 @@ from __future__ import annotations
 import secrets
 import time
 from contextlib import contextmanager
-from datetime import timedelta
 from typing import Iterator, Optional
 
-import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
 
 from bot.console.auth import SignedIn
-from bot.console.models import HandoffLock
 from bot.db.engine import session_scope
-from bot.db.models import Handoff, UTCDateTime, utcnow
+from bot.db.models import Handoff
+from bot.db.queries import handoffs as leases
 from bot.db.repository import HandoffStateError, claim_handoff
 from bot.handoff import HandoffService
 
@@ -45,8 +42,6 @@ LEASE_SECONDS = 90  # > the longest Rasa call: 3.05 s to connect + 20 s to answe
 WAIT_SECONDS = 30.0  # how long a second request waits for the first to finish
 POLL_SECONDS = 0.05
 FALLBACK_NAME = "Clinic staff"  # shown to patients for an account without a name
-
-L = HandoffLock.__table__
 
 
 class HandoffBusy(RuntimeError):
@@ -62,25 +57,8 @@ class ClaimedByOther(HandoffStateError):
 
 
 def _insert_lease(engine: Engine, handoff_id: int, holder: str) -> bool:
-    now = utcnow()
     with engine.begin() as connection:
-        connection.execute(
-            L.delete().where(
-                L.c.handoff_id == handoff_id,
-                L.c.expires_at < sa.literal(now, UTCDateTime()),
-            )
-        )
-        dialect = postgresql if connection.dialect.name == "postgresql" else sqlite
-        result = connection.execute(
-            dialect.insert(L)
-            .values(
-                handoff_id=handoff_id,
-                holder=holder,
-                expires_at=now + timedelta(seconds=LEASE_SECONDS),
-            )
-            .on_conflict_do_nothing(index_elements=["handoff_id"])
-        )
-        return result.rowcount == 1
+        return leases.take_lease(connection, handoff_id, holder, LEASE_SECONDS)
 
 
 @contextmanager
@@ -102,9 +80,7 @@ def handoff_lease(
         yield
     finally:
         with engine.begin() as connection:
-            connection.execute(
-                L.delete().where(L.c.handoff_id == handoff_id, L.c.holder == holder)
-            )
+            leases.release_lease(connection, handoff_id, holder)
 
 
 def patient_facing_name(user: SignedIn) -> str:

@@ -7,16 +7,14 @@ their geometry already computed, so the template only draws rectangles and text
 
 from __future__ import annotations
 
-import time as clock
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
-from typing import Any, Dict, Iterable, List, Tuple
+from datetime import date
+from typing import Any, Dict, List, Tuple
 from zoneinfo import ZoneInfo
 
-import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from bot.console.queries import A, H, I, S
+from bot.db.queries.overview import figures
 
 CHART_WIDTH = 640
 CHART_HEIGHT = 160
@@ -74,104 +72,23 @@ def _label(day: date) -> str:
     return day.strftime("%b %d")
 
 
-def _days(end: date, count: int) -> List[date]:
-    return [end - timedelta(days=count - 1 - i) for i in range(count)]
-
-
-def _bucket(
-    stamps: Iterable[Any], zone: ZoneInfo, days: List[date]
-) -> Dict[date, float]:
-    counts = dict.fromkeys(days, 0.0)
-    for stamp in stamps:
-        if isinstance(stamp, (int, float)):
-            day = datetime.fromtimestamp(stamp, zone).date()
-        else:
-            day = stamp.astimezone(zone).date()
-        if day in counts:
-            counts[day] += 1
-    return counts
-
-
 def overview(connection: Connection, zone: ZoneInfo, days: int = 30) -> Dict[str, Any]:
-    """The overview's figures for the last `days` days."""
-    today = datetime.now(zone).date()
-    span = _days(today, days)
-    since = datetime.combine(span[0], datetime.min.time(), tzinfo=zone)
-    since_ts = since.timestamp()
-    per_day = dict.fromkeys(span, 0.0)
-    messages = dict.fromkeys(span, 0.0)
-    fallbacks = dict.fromkeys(span, 0.0)
-    # Whole seconds, then integer division: floor on both databases (a CAST of a
-    # fraction truncates on SQLite but rounds on PostgreSQL, which moved the
-    # afternoon's conversations into a day past the chart).
-    day_of = sa.cast(S.c.first_at - since_ts, sa.Integer) / 86400
-    for offset, count, total, fallback in connection.execute(
-        sa.select(
-            day_of,
-            sa.func.count(),
-            sa.func.sum(S.c.message_count),
-            sa.func.sum(S.c.fallback_count),
-        )
-        .where(S.c.first_at >= since_ts)
-        .group_by(day_of)
-    ):
-        if offset is not None and 0 <= int(offset) < days:
-            day = span[int(offset)]
-            per_day[day] += count
-            messages[day] += total or 0
-            fallbacks[day] += fallback or 0
-    top = connection.execute(
-        sa.select(A.c.answer_key, sa.func.sum(A.c.count).label("n"))
-        .select_from(A.join(S, S.c.conversation_id == A.c.conversation_id))
-        .where(S.c.last_at >= since_ts)
-        .group_by(A.c.answer_key)
-        .order_by(sa.desc("n"), A.c.answer_key)
-        .limit(10)
-    ).all()
-    handoffs = _bucket(
-        (
-            r[0]
-            for r in connection.execute(
-                sa.select(H.c.created_at).where(H.c.created_at >= since)
-            )
-        ),
-        zone,
-        span,
-    )
-    intakes = _bucket(
-        (
-            r[0]
-            for r in connection.execute(
-                sa.select(I.c.created_at).where(I.c.created_at >= since)
-            )
-        ),
-        zone,
-        span,
-    )
+    """The overview's figures for the last `days` days, with their charts."""
+    data = figures(connection, zone, days)
+    span = data["span"]
+    per_day, messages, fallbacks = data["per_day"], data["messages"], data["fallbacks"]
+    handoffs, intakes = data["handoffs"], data["intakes"]
     total_messages = sum(messages.values())
-    overnight = connection.execute(
-        sa.select(sa.func.count())
-        .select_from(S)
-        .where(S.c.last_at >= clock.time() - 16 * 3600)
-    ).scalar_one()
     return {
         "days": days,
         "conversations": sum(per_day.values()),
-        "overnight": overnight,
+        "overnight": data["overnight"],
         "fallback_rate": (sum(fallbacks.values()) / total_messages)
         if total_messages
         else 0.0,
-        "open_handoffs": connection.execute(
-            sa.select(sa.func.count()).select_from(H).where(H.c.status == "open")
-        ).scalar_one(),
-        "urgent_handoffs": connection.execute(
-            sa.select(sa.func.count())
-            .select_from(H)
-            .where(H.c.status.in_(("open", "claimed")), H.c.urgent.is_(True))
-        ).scalar_one(),
-        "new_intakes": connection.execute(
-            sa.select(sa.func.count()).select_from(I).where(I.c.status == "new")
-        ).scalar_one(),
+        "open_handoffs": data["open_handoffs"],
+        "urgent_handoffs": data["urgent_handoffs"],
+        "new_intakes": data["new_intakes"],
         "charts": [
             bar_chart("Conversations per day", [(_label(d), per_day[d]) for d in span]),
             bar_chart(
@@ -186,6 +103,8 @@ def overview(connection: Connection, zone: ZoneInfo, days: int = 30) -> Dict[str
             bar_chart(
                 "Intake requests per day", [(_label(d), intakes[d]) for d in span]
             ),
-            bar_chart("Most asked answer keys", [(k, float(n)) for k, n in top]),
+            bar_chart(
+                "Most asked answer keys", [(k, float(n)) for k, n in data["top"]]
+            ),
         ],
     }

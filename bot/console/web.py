@@ -1,16 +1,14 @@
-"""Helpers every page handler uses: rendering, database work off the event loop.
+"""Helpers every page handler uses: rendering, redirects, form values.
 
 Database calls (SQLAlchemy, synchronous) and Rasa calls (`requests`) run in the
-default thread pool through `blocking()`, so one slow query or a Rasa time-out
-never stalls the other staff members' pages.
+default thread pool through `bot.db.offloop.off_loop`, so one slow query or a Rasa
+time-out never stalls the other staff members' pages.
 """
 
 from __future__ import annotations
 
-import asyncio
-import functools
 from datetime import datetime
-from typing import Any, Callable, Dict, Optional, TypeVar
+from typing import Any, Dict, Optional, TypeVar
 from urllib.parse import urlencode
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
@@ -56,12 +54,6 @@ NOTICES = {
     "error-invalid": "That was not accepted: check the text and try again.",
     "error-missing": "Not found: it may have been deleted.",
 }
-
-
-async def blocking(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-    """Runs a synchronous call (database, Rasa) in a worker thread."""
-    loop = asyncio.get_running_loop()
-    return await loop.run_in_executor(None, functools.partial(fn, *args, **kwargs))
 
 
 def build_templates(directory: str, zone: Any) -> Environment:

@@ -1,8 +1,17 @@
-"""The project's own tables (intake requests, handoffs), next to Rasa's `events`.
+"""Storage: the project's tables, every query on them, Rasa's events read-only.
+
+`bot.db` imports nothing above it (console, channels, handoff, actions).
 
 - `bot.db.engine`: the one place that builds engines and sessions from `DATABASE_URL`.
-- `bot.db.models`: the tables, with their limits and allowed values.
-- `bot.db.repository`: the functions the actions and the staff console call.
+- `bot.db.models`: every table (declared per area in `bot.db.tables`), with their
+  limits and allowed values.
+- `bot.db.repository`: the functions the actions and the handoff call.
+- `bot.db.queries`: the staff console's queries, one module per resource.
+- `bot.db.events`: the one reader of Rasa's `events` table.
+- `bot.db.summaries`: conversation summaries derived from those events.
+- `bot.db.retention`: purge, forget and the forget marks (pseudonyms).
+- `bot.db.offloop`: the one way to run database work off the event loop.
+- `bot.db.tracker_store`: Rasa's tracker store, with our locks and forget guard.
 - `bot.db.migrate`: Alembic migrations (`python -m bot.db.migrate`).
 
 Typical use in an action::

@@ -26,7 +26,7 @@ A writer that still finds the database busy after the busy timeout gets
 (locks, dropped connections, PostgreSQL's lock and serialization failures) and
 `backoff_delays()` gives the waits between tries (used by the tracker store,
 `bot.db.tracker_store`; `call_with_retries()` for synchronous callers). Long
-deletions (`bot.console.privacy`) run as many short transactions so that no
+deletions (`bot.db.retention`) run as many short transactions so that no
 writer waits long.
 
 PostgreSQL engines use `pool_pre_ping` so a connection dropped by the server or a

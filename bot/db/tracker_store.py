@@ -21,7 +21,7 @@ carried the SQL parameters (the phone number, the message, the intent).
   `TrackerStoreError` naming the driver's error only ("OperationalError:
   database is locked"): no statement, no values, no conversation id.
 - **Forget wins.** A save takes the conversation's lock
-  (`bot.db.repository.lock_conversation`) and refuses a tracker that holds an
+  (`bot.db.retention.lock_conversation`) and refuses a tracker that holds an
   event from before the conversation was forgotten (`forgotten_at`): a turn that
   was running while `python -m bot.console forget` deleted the conversation
   cannot write it back. A conversation started after the forget is stored as
@@ -64,7 +64,8 @@ from bot.db.engine import (
     error_summary,
     is_transient,
 )
-from bot.db.repository import forgotten_at, lock_conversation
+from bot.db.offloop import off_loop
+from bot.db.retention.marks import forgotten_at, lock_conversation
 
 logger = logging.getLogger(__name__)
 
@@ -170,7 +171,7 @@ class ClinicTrackerStore(SQLTrackerStore):
         while True:
             attempt += 1
             try:
-                return await asyncio.to_thread(work, *args)
+                return await off_loop(work, *args)
             except SQLAlchemyError as error:
                 summary = error_summary(error)
                 remaining = deadline - time.monotonic()

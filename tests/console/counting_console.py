@@ -1,6 +1,6 @@
 """`python -m bot.console`, counting every password check it really makes.
 
-For the lockout race tests: each call of `bot.console.auth._verify` appends one
+For the lockout race tests: each call of `bot.console.auth.common._verify` appends one
 line to the file named by `CONSOLE_TEST_CHECKS` ("real" against an account's
 hash, "dummy" against the hash used for unknown or locked accounts). Everything
 else is the console as shipped.
@@ -12,8 +12,8 @@ import os
 import sys
 import threading
 
-from bot.console import auth
 from bot.console.__main__ import main
+from bot.console.auth import common as auth
 
 _lock = threading.Lock()
 _original = auth._verify

@@ -19,9 +19,8 @@ import requests
 import sqlalchemy as sa
 
 from bot.console import auth
-from bot.console.models import AuditEntry, ConsoleUser
 from bot.db.engine import session_scope
-from bot.db.models import utcnow
+from bot.db.models import AuditEntry, ConsoleUser, utcnow
 from tests.conftest import ROOT
 from tests.console.conftest import (
     ADMIN,

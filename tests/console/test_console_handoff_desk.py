@@ -22,10 +22,9 @@ import requests
 import sqlalchemy as sa
 
 from bot.console import auth, handoff_desk
-from bot.console.models import AuditEntry
 from bot.db.engine import dispose_engines, get_engine, session_scope
 from bot.db.migrate import upgrade
-from bot.db.models import Handoff, utcnow
+from bot.db.models import AuditEntry, Handoff, HandoffLock, utcnow
 from bot.db.repository import claim_handoff, open_handoff
 from tests.conftest import BACKENDS
 from tests.console.conftest import (
@@ -268,7 +267,7 @@ def test_the_lease_admits_one_holder_at_a_time(desk):
     # A lease left behind by a crashed process is taken once it has expired.
     with desk.engine.begin() as connection:
         connection.execute(
-            handoff_desk.L.insert().values(
+            sa.insert(HandoffLock.__table__).values(
                 handoff_id=4244,
                 holder="crashed",
                 expires_at=utcnow() - timedelta(seconds=1),

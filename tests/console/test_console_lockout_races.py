@@ -21,10 +21,10 @@ import requests
 import sqlalchemy as sa
 
 from bot.console import auth
-from bot.console.models import AuditEntry, ConsoleUser
+from bot.console.auth import common as auth_common
 from bot.db.engine import dispose_engines, get_engine, session_scope
 from bot.db.migrate import upgrade
-from bot.db.models import utcnow
+from bot.db.models import AuditEntry, ConsoleUser, utcnow
 from tests.conftest import BACKENDS
 from tests.console.conftest import module_database, run_console
 
@@ -178,14 +178,14 @@ def test_parallel_checks_in_threads_reach_the_password_at_most_five_times(
     """The same race without HTTP: 30 threads call the sign-in check at once."""
     _clear(counted)
     real = []
-    original = auth._verify
+    original = auth_common._verify
 
     def counting(password_hash, password):
-        if password_hash != auth._DUMMY_HASH:
+        if password_hash != auth_common._DUMMY_HASH:
             real.append(1)
         return original(password_hash, password)
 
-    monkeypatch.setattr(auth, "_verify", counting)
+    monkeypatch.setattr(auth_common, "_verify", counting)
     start = threading.Barrier(ATTACKERS)
 
     def attempt(n: int) -> str:

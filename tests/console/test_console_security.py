@@ -35,8 +35,8 @@ def app_routes():
     from sanic import Sanic
 
     from bot.console.app import create_app
-    from bot.console.settings import load_console_settings
     from bot.db.engine import get_engine
+    from bot.settings.console import load as load_console_settings
 
     Sanic.test_mode = True
     env = {"DATABASE_URL": "sqlite://", "CONSOLE_SECRET_KEY": "k" * 40}
@@ -306,7 +306,9 @@ def test_conversation_ids_are_masked_in_lists_and_full_on_the_detail_page(consol
 
 
 def _audit_rows(console, **where) -> list:
-    from bot.console.queries import AU
+    from bot.db.models import AuditEntry
+
+    AU = AuditEntry.__table__
 
     with console.engine.connect() as connection:
         return (
@@ -319,12 +321,12 @@ def _audit_rows(console, **where) -> list:
 
 
 def test_audit_log_page_masks_escapes_filters_and_is_audited(console):
-    from bot.console import privacy
+    from bot.db.queries import audit
 
     hostile = "<script>window.__xss = 1</script>"
     with console.engine.begin() as connection:
-        privacy.audit(connection, ADMIN[0], "view", "conversation", "+15551234567")
-        privacy.audit(connection, hostile + "@x.org", hostile, "conversation", hostile)
+        audit.record(connection, ADMIN[0], "view", "conversation", "+15551234567")
+        audit.record(connection, hostile + "@x.org", hostile, "conversation", hostile)
     session = signed_in(console.url)
     before = len(_audit_rows(console, object_type="audit log"))
     html = session.get(console.url + "/admin/audit").text
@@ -358,7 +360,9 @@ def _sign_in_attempt(session: requests.Session, url: str, email: str, password: 
 
 def test_too_many_failures_from_one_address_get_429(console):
     from bot.console import auth
-    from bot.console.queries import AU
+    from bot.db.models import AuditEntry
+
+    AU = AuditEntry.__table__
 
     def clear_failures() -> None:
         with console.engine.begin() as connection:
@@ -431,7 +435,9 @@ def test_an_idle_session_ends_and_polling_does_not_keep_it_alive(console):
 
 
 def _exports(console) -> int:
-    from bot.console.queries import AU
+    from bot.db.models import AuditEntry
+
+    AU = AuditEntry.__table__
 
     with console.engine.connect() as connection:
         return len(

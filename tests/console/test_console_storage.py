@@ -14,16 +14,24 @@ from zoneinfo import ZoneInfo
 import pytest
 import sqlalchemy as sa
 
-from bot.console import auth, privacy, queries, summaries
+from bot.console import auth
 from bot.console.overview import overview
+from bot.db import retention, summaries
 from bot.db.engine import dispose_engines, get_engine, session_scope
+from bot.db.events import EVENTS
 from bot.db.migrate import upgrade
-from bot.db.models import SmsMessage, SmsOptOut, utcnow
-from bot.db.repository import open_handoff, pseudonym, save_intake
+from bot.db.models import AuditEntry, ConversationSummary, SmsMessage, SmsOptOut, utcnow
+from bot.db.queries import audit, common, conversations, transcripts
+from bot.db.queries import corrections as correction_queries
+from bot.db.repository import open_handoff, save_intake
+from bot.db.retention import pseudonym
 from tests.conftest import BACKENDS, fresh_database
 from tests.console.seed import Turn, add_conversation, seed_clinic
 
 ZONE = ZoneInfo("America/New_York")
+
+SUMMARY = ConversationSummary.__table__
+AUDIT = AuditEntry.__table__
 
 
 @pytest.fixture(params=BACKENDS)
@@ -43,8 +51,8 @@ def seeded(engine):
 
 def ids_of(engine, **filters) -> list:
     with engine.begin() as connection:
-        items, total = queries.list_conversations(
-            connection, queries.ConversationFilter.from_args(filters), ZONE
+        items, total = conversations.list_conversations(
+            connection, conversations.ConversationFilter.from_args(filters), ZONE
         )
     assert total == len(items)
     return [item["conversation_id"] for item in items]
@@ -61,7 +69,7 @@ def test_refresh_summarises_outcomes_and_answer_keys(engine, seeded):
     with engine.begin() as connection:
         rows = {
             r.conversation_id: r
-            for r in connection.execute(sa.select(queries.S)).mappings()
+            for r in connection.execute(sa.select(SUMMARY)).mappings()
         }
     assert set(rows) == {
         "rest-safety",
@@ -106,9 +114,7 @@ def test_refresh_is_incremental_and_revisits_unsettled_events(engine, seeded):
     assert summaries.refresh(engine) == 2  # only the two touched conversations
     with engine.begin() as connection:
         mark = summaries._watermark(connection)
-        newest = connection.execute(
-            sa.select(sa.func.max(summaries.EVENTS.c.id))
-        ).scalar()
+        newest = connection.execute(sa.select(sa.func.max(EVENTS.c.id))).scalar()
     assert mark < newest  # the events are recent: seen again next time
     assert summaries.refresh(engine) == 2  # idempotent recompute, same result
     assert set(ids_of(engine, answer_key="side_effects")) == {
@@ -118,8 +124,8 @@ def test_refresh_is_incremental_and_revisits_unsettled_events(engine, seeded):
     assert count(engine, "conversation_summaries") == 7
     with engine.begin() as connection:
         safety = connection.execute(
-            sa.select(queries.S.c.message_count).where(
-                queries.S.c.conversation_id == "rest-safety"
+            sa.select(SUMMARY.c.message_count).where(
+                SUMMARY.c.conversation_id == "rest-safety"
             )
         ).scalar_one()
     assert safety == 3
@@ -132,7 +138,7 @@ def test_refresh_before_rasa_created_its_table(tmp_path):
     try:
         assert summaries.refresh(engine) == 0
         with engine.begin() as connection:
-            assert queries.transcript(connection, "anyone") == []
+            assert transcripts.transcript(connection, "anyone") == []
             assert overview(connection, ZONE)["conversations"] == 0
     finally:
         dispose_engines()
@@ -153,21 +159,27 @@ def test_filters_search_review_tags(engine, seeded):
     old = ids_of(engine, to=(today - timedelta(days=2)).isoformat())
     assert old == ["+15551234567"]
     with engine.begin() as connection:
-        queries.set_review(connection, "rest-safety", "reviewed", "a@clinic.example")
-        queries.set_note(connection, "rest-safety", "checked", "a@clinic.example")
-        queries.add_tag(connection, "rest-safety", " Billing ", "a@clinic.example")
-        queries.add_tag(connection, "rest-safety", "billing", "a@clinic.example")
+        conversations.set_review(
+            connection, "rest-safety", "reviewed", "a@clinic.example"
+        )
+        conversations.set_note(connection, "rest-safety", "checked", "a@clinic.example")
+        conversations.add_tag(
+            connection, "rest-safety", " Billing ", "a@clinic.example"
+        )
+        conversations.add_tag(connection, "rest-safety", "billing", "a@clinic.example")
         with pytest.raises(ValueError):
-            queries.add_tag(connection, "rest-safety", "<b>", "a@clinic.example")
+            conversations.add_tag(connection, "rest-safety", "<b>", "a@clinic.example")
         with pytest.raises(ValueError):
-            queries.set_review(connection, "rest-safety", "done", "a@clinic.example")
+            conversations.set_review(
+                connection, "rest-safety", "done", "a@clinic.example"
+            )
     assert ids_of(engine, review="reviewed") == ["rest-safety"]
     assert "rest-safety" not in ids_of(engine, review="unreviewed")
     assert ids_of(engine, tag="billing") == ["rest-safety"]
     with engine.begin() as connection:
-        info = queries.conversation(connection, "rest-safety")
+        info = conversations.conversation(connection, "rest-safety")
         assert info["review"]["note"] == "checked" and info["tags"] == ["billing"]
-        queries.remove_tag(connection, "rest-safety", "billing")
+        conversations.remove_tag(connection, "rest-safety", "billing")
     assert ids_of(engine, tag="billing") == []
 
 
@@ -177,13 +189,13 @@ def test_pagination(engine):
         add_conversation(engine, f"bulk-{number:03d}", [Turn("hi", intent="greet")])
     summaries.refresh(engine, settle_seconds=0)
     with engine.begin() as connection:
-        first, total = queries.list_conversations(
-            connection, queries.ConversationFilter.from_args({}), ZONE
+        first, total = conversations.list_conversations(
+            connection, conversations.ConversationFilter.from_args({}), ZONE
         )
-        second, _ = queries.list_conversations(
-            connection, queries.ConversationFilter.from_args({"page": "2"}), ZONE
+        second, _ = conversations.list_conversations(
+            connection, conversations.ConversationFilter.from_args({"page": "2"}), ZONE
         )
-    assert total == 66 and len(first) == queries.PAGE_SIZE and len(second) == 16
+    assert total == 66 and len(first) == common.PAGE_SIZE and len(second) == 16
     assert not {i["conversation_id"] for i in first} & {
         i["conversation_id"] for i in second
     }
@@ -191,33 +203,33 @@ def test_pagination(engine):
 
 def test_corrections_and_transcript(engine, seeded):
     with engine.begin() as connection:
-        items = queries.transcript(connection, "rest-fallback")
+        items = transcripts.transcript(connection, "rest-fallback")
         user = [i for i in items if i["kind"] == "user"][0]
         assert (user["intent"], round(user["intent_confidence"], 2)) == (
             "nlu_fallback",
             0.2,
         )
         assert any(i["kind"] == "event" and "clarify" in i["text"] for i in items)
-        queries.correct_message(
+        correction_queries.correct_message(
             connection,
             "rest-fallback",
             user["event_id"],
             "faq/what_is_ketamine",
             "a@x.org",
         )
-        queries.correct_message(
+        correction_queries.correct_message(
             connection, "rest-fallback", user["event_id"], "faq/side_effects", "a@x.org"
         )  # a second correction replaces the first
         with pytest.raises(ValueError):
-            queries.correct_message(
+            correction_queries.correct_message(
                 connection, "rest-fallback", user["event_id"], "faq/nope", "a"
             )
         with pytest.raises(LookupError):
-            queries.correct_message(
+            correction_queries.correct_message(
                 connection, "rest-safety", user["event_id"], "greet", "a"
             )
-        corrections = queries.list_corrections(connection)
-        text = queries.corrections_yaml(connection)
+        corrections = correction_queries.list_corrections(connection)
+        text = correction_queries.corrections_yaml(connection)
     assert [(c["predicted"], c["corrected"]) for c in corrections] == [
         ("nlu_fallback", "faq/side_effects")
     ]
@@ -301,9 +313,9 @@ def test_overview_figures(engine, seeded):
 
 def test_purge_deletes_conversations_past_retention(engine, seeded):
     with engine.begin() as connection:
-        queries.set_review(connection, "+15551234567", "reviewed", "a@x.org")
-        privacy.audit(connection, "a@x.org", "view", "conversation", "+15551234567")
-    deleted = privacy.purge(engine, older_than_days=2)
+        conversations.set_review(connection, "+15551234567", "reviewed", "a@x.org")
+        audit.record(connection, "a@x.org", "view", "conversation", "+15551234567")
+    deleted = retention.purge(engine, older_than_days=2)
     assert deleted.conversations == 1
     assert count(engine, "events", "sender_id = '+15551234567'") == 0
     assert (
@@ -315,10 +327,10 @@ def test_purge_deletes_conversations_past_retention(engine, seeded):
     assert count(engine, "events", "sender_id = 'rest-safety'") > 0
     assert count(engine, "handoffs") == 2 and count(engine, "intake_requests") == 1
     later = time.time() + 3 * 86400  # three days on, everything is past retention
-    assert privacy.purge(engine, older_than_days=2, now=later).conversations == 5
+    assert retention.purge(engine, older_than_days=2, now=later).conversations == 5
     assert count(engine, "events") == 0
     with pytest.raises(ValueError):
-        privacy.purge(engine, older_than_days=0)
+        retention.purge(engine, older_than_days=0)
 
 
 def test_forget_a_patient_by_phone_and_by_conversation(engine, seeded):
@@ -353,7 +365,7 @@ def test_forget_a_patient_by_phone_and_by_conversation(engine, seeded):
         engine, "rest-widget-of-sms-patient", [Turn("hello", intent="greet")]
     )
     summaries.refresh(engine, settle_seconds=0)
-    deleted = privacy.forget(engine, phone=phone, settle_seconds=0)
+    deleted = retention.forget(engine, phone=phone, settle_seconds=0)
     assert deleted.conversations == 2
     for table, column in [
         ("events", "sender_id"),
@@ -371,7 +383,7 @@ def test_forget_a_patient_by_phone_and_by_conversation(engine, seeded):
     # The standing opt-out is kept: deleting it would let texts to the number resume.
     assert count(engine, "sms_opt_outs", f"phone_e164 = '{phone}'") == 1
     assert count(engine, "events", "sender_id = 'rest-safety'") > 0
-    deleted = privacy.forget(engine, ["rest-hostile"], settle_seconds=0)
+    deleted = retention.forget(engine, ["rest-hostile"], settle_seconds=0)
     assert deleted.conversations == 1
     assert count(engine, "intake_requests") == 0  # its intake request went too
     # One "forget" entry per conversation, under its pseudonym (keyed hash).
@@ -379,7 +391,7 @@ def test_forget_a_patient_by_phone_and_by_conversation(engine, seeded):
     assert count(engine, "console_audit_log", f"object_id = '{forgotten}'") == 1
     assert count(engine, "console_audit_log", f"object_id = '{phone}'") == 0
     with pytest.raises(ValueError):
-        privacy.forget(engine, phone="555-1234")
+        retention.forget(engine, phone="555-1234")
 
 
 def _session_row(engine, user_id: int) -> auth.ConsoleSession:
@@ -443,7 +455,7 @@ def test_sign_in_throttling_counts_failures_per_address(engine):
     def fail(ip: str, times: int = 1, action: str = auth.SIGN_IN_FAILED) -> None:
         with engine.begin() as connection:
             for _ in range(times):
-                privacy.audit(connection, None, action, "account", None, ip)
+                audit.record(connection, None, action, "account", None, ip)
 
     def throttled(ip) -> bool:
         with session_scope(engine) as session:
@@ -458,8 +470,8 @@ def test_sign_in_throttling_counts_failures_per_address(engine):
     assert not throttled("10.0.0.2") and not throttled(None)
     with engine.begin() as connection:  # 15 minutes later
         connection.execute(
-            sa.update(queries.AU)
-            .where(queries.AU.c.client_ip == "10.0.0.1")
+            sa.update(AUDIT)
+            .where(AUDIT.c.client_ip == "10.0.0.1")
             .values(at=utcnow() - timedelta(minutes=auth.THROTTLE_MINUTES, seconds=1))
         )
     assert not throttled("10.0.0.1")
@@ -489,17 +501,15 @@ def test_audit_log_list_filters_and_pagination(engine):
         )
     )
     with engine.begin() as connection:
-        connection.execute(queries.AU.insert(), rows)
+        connection.execute(sa.insert(AUDIT), rows)
 
     def page(**args):
         with engine.begin() as connection:
-            return queries.list_audit(
-                connection, queries.AuditFilter.from_args(args), ZONE
-            )
+            return audit.list_audit(connection, audit.AuditFilter.from_args(args), ZONE)
 
     first, total = page()
     second, _ = page(page="2")
-    assert total == 61 and len(first) == queries.PAGE_SIZE and len(second) == 11
+    assert total == 61 and len(first) == common.PAGE_SIZE and len(second) == 11
     assert [e["object_id"] for e in first[:2]] == ["rest-000", "rest-001"]
     assert second[-1]["action"] == "purge"  # newest first: the oldest is last
     nurse, total = page(user="NURSE@")
@@ -513,8 +523,8 @@ def test_audit_log_list_filters_and_pagination(engine):
     assert [e["action"] for e in page(**{"from": old, "to": old})[0]] == ["purge"]
     assert page(**{"from": "not a date", "page": "x"})[1] == 61
     with engine.begin() as connection:
-        assert queries.audit_actions(connection) == ["purge", "reply", "view"]
-    f = queries.AuditFilter.from_args({"user": "nurse", "page": "3"})
+        assert audit.audit_actions(connection) == ["purge", "reply", "view"]
+    f = audit.AuditFilter.from_args({"user": "nurse", "page": "3"})
     assert f.query_args(page=1) == {"user": "nurse"}
 
 
@@ -549,11 +559,11 @@ def test_only_a_true_crisis_slot_is_a_crisis_flag(engine, seeded):
         )
     summaries.refresh(engine, settle_seconds=0)
     with engine.begin() as connection:
-        calm = [i["text"] for i in queries.transcript(connection, "rest-calm")]
-        crisis = [i["text"] for i in queries.transcript(connection, "rest-crisis")]
+        calm = [i["text"] for i in transcripts.transcript(connection, "rest-calm")]
+        crisis = [i["text"] for i in transcripts.transcript(connection, "rest-crisis")]
         flags = dict(
             connection.execute(
-                sa.select(queries.S.c.conversation_id, queries.S.c.crisis)
+                sa.select(SUMMARY.c.conversation_id, SUMMARY.c.crisis)
             ).all()
         )
     assert "flagged as crisis" not in calm

@@ -10,11 +10,11 @@ import pytest
 
 from bot.console import privacy
 from bot.console.overview import bar_chart
-from bot.console.settings import load_console_settings
 from bot.console.web import safe_next
 from bot.db.engine import dispose_engines, get_engine
 from bot.db.migrate import upgrade
 from bot.settings import SettingsError
+from bot.settings.console import load as load_console_settings
 from tests.conftest import ROOT
 from tests.console.seed import seed_clinic
 
@@ -165,3 +165,17 @@ def test_commands_create_admin_refresh_forget_purge(tmp_path):
     assert result.returncode == 0 and "0 conversation(s)" in result.stdout
     result = run_cli(["forget", "--conversation-id", "rest-safety"], url)
     assert "1 conversation(s)" in result.stdout
+
+
+def test_console_and_storage_read_no_environment_variables():
+    # Every variable is read and validated by bot.settings, once.
+    from tests.conftest import ROOT
+
+    readers = [
+        str(path.relative_to(ROOT))
+        for folder in ("bot/console", "bot/db")
+        for path in (ROOT / folder).rglob("*.py")
+        if "os.environ" in path.read_text(encoding="utf-8")
+        or "getenv(" in path.read_text(encoding="utf-8")
+    ]
+    assert readers == []

@@ -5,7 +5,7 @@ from pathlib import Path
 
 from jinja2 import Environment, FileSystemLoader
 
-from bot.console.summaries import parse_user_event
+from bot.db.summaries import parse_user_event
 
 TEMPLATES = Path(__file__).resolve().parents[2] / "bot" / "console" / "templates"
 

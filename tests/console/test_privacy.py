@@ -28,19 +28,16 @@ import sqlalchemy as sa
 from rasa.shared.core.domain import Domain
 from rasa.shared.core.events import ActionExecuted, BotUttered, UserUttered
 
-from bot.console import privacy, summaries
+from bot.db import retention, summaries
 from bot.db.engine import dispose_engines, get_engine, session_scope
 from bot.db.migrate import upgrade
 from bot.db.models import SmsMessage, utcnow
-from bot.db.repository import (
-    ConversationForgottenError,
-    forgotten_at,
-    open_handoff,
-    pseudonym,
-    save_intake,
-)
+from bot.db.queries import audit
+from bot.db.repository import open_handoff, save_intake
+from bot.db.retention import ConversationForgottenError, forgotten_at, pseudonym
 from bot.db.tracker_store import ClinicTrackerStore
-from bot.settings import local_secret
+from bot.settings import SettingsError, local_secret, storage
+from bot.settings.storage import get_storage_settings
 from tests.conftest import BACKENDS, ROOT, fresh_database
 from tests.console.seed import (
     EVENTS,
@@ -53,6 +50,14 @@ from tests.console.seed import (
 PHONE = "+15551234567"  # the seeded SMS conversation, 5 days old
 SID_OUT = "SM" + "a" * 32
 SID_IN = "SM" + "b" * 32
+
+
+@pytest.fixture(autouse=True)
+def fresh_storage_settings():
+    """Each test reads the storage settings of its own environment."""
+    get_storage_settings.cache_clear()
+    yield
+    get_storage_settings.cache_clear()
 
 
 @pytest.fixture(params=BACKENDS)
@@ -116,12 +121,12 @@ def event_texts(engine, sender: str) -> list:
 
 
 def test_purge_keeps_access_records_for_their_own_retention(engine, monkeypatch):
-    monkeypatch.delenv(privacy.AUDIT_RETENTION_ENV, raising=False)
+    monkeypatch.delenv(storage.AUDIT_RETENTION_ENV, raising=False)
     now = utcnow()
     with engine.begin() as connection:
-        privacy.audit(connection, "a@x.org", "view", "conversation", PHONE, "10.0.0.1")
+        audit.record(connection, "a@x.org", "view", "conversation", PHONE, "10.0.0.1")
         for years in (5, 7):
-            privacy.audit(
+            audit.record(
                 connection,
                 "a@x.org",
                 "view",
@@ -129,7 +134,7 @@ def test_purge_keeps_access_records_for_their_own_retention(engine, monkeypatch)
                 f"rest-{years}y",
                 at=now - timedelta(days=365 * years),
             )
-    deleted = privacy.purge(engine, older_than_days=2)
+    deleted = retention.purge(engine, older_than_days=2)
     assert deleted.conversations == 1
     assert count(engine, "events", "sender_id = :p", p=PHONE) == 0
     # Who viewed the purged conversation is still on record ...
@@ -138,28 +143,29 @@ def test_purge_keeps_access_records_for_their_own_retention(engine, monkeypatch)
     assert count(engine, "console_audit_log", "object_id = 'rest-5y'") == 1
     assert count(engine, "console_audit_log", "object_id = 'rest-7y'") == 0
     later = time.time() + 3 * 86400  # every conversation is past retention now
-    assert privacy.purge(engine, older_than_days=2, now=later).conversations == 5
+    assert retention.purge(engine, older_than_days=2, now=later).conversations == 5
     assert count(engine, "events") == 0
     assert count(engine, "console_audit_log", "object_id = :p", p=PHONE) == 1
     # A shorter audit retention, from the setting.
-    monkeypatch.setenv(privacy.AUDIT_RETENTION_ENV, "365")
-    privacy.purge(engine, older_than_days=2)
+    monkeypatch.setenv(storage.AUDIT_RETENTION_ENV, "365")
+    get_storage_settings.cache_clear()  # settings are read once per process
+    retention.purge(engine, older_than_days=2)
     assert count(engine, "console_audit_log", "object_id = 'rest-5y'") == 0
     assert count(engine, "console_audit_log", "object_id = :p", p=PHONE) == 1
 
 
 def test_audit_retention_setting():
-    assert privacy.audit_retention_days({}) == 2190 >= 6 * 365
-    assert privacy.audit_retention_days({"AUDIT_RETENTION_DAYS": "3650"}) == 3650
+    assert storage.load({}).audit_retention_days == 2190 >= 6 * 365
+    assert storage.load({"AUDIT_RETENTION_DAYS": "3650"}).audit_retention_days == 3650
     for bad in ("0", "-1", "six years"):
-        with pytest.raises(ValueError):
-            privacy.audit_retention_days({"AUDIT_RETENTION_DAYS": bad})
+        with pytest.raises(SettingsError, match="AUDIT_RETENTION_DAYS"):
+            storage.load({"AUDIT_RETENTION_DAYS": bad})
 
 
 def test_forget_keeps_who_viewed_the_patient_under_a_keyed_hash(engine, monkeypatch):
     monkeypatch.delenv("AUDIT_PSEUDONYM_KEY", raising=False)
     with engine.begin() as connection:
-        privacy.audit(
+        audit.record(
             connection,
             "nurse@clinic.example",
             "view",
@@ -167,11 +173,11 @@ def test_forget_keeps_who_viewed_the_patient_under_a_keyed_hash(engine, monkeypa
             PHONE,
             "10.0.0.7",
         )
-        privacy.audit(connection, "dana@clinic.example", "reply", "conversation", PHONE)
-        privacy.audit(
+        audit.record(connection, "dana@clinic.example", "reply", "conversation", PHONE)
+        audit.record(
             connection, "nurse@clinic.example", "view", "conversation", "rest-safety"
         )
-    deleted = privacy.forget(engine, phone=PHONE, settle_seconds=0)
+    deleted = retention.forget(engine, phone=PHONE, settle_seconds=0)
 
     key = local_secret("audit_pseudonym_key", 32).encode()
     expected = hmac.new(key, PHONE.encode(), hashlib.sha256).hexdigest()[:40]
@@ -192,6 +198,7 @@ def test_forget_keeps_who_viewed_the_patient_under_a_keyed_hash(engine, monkeypa
     ).items()
     # Another key (another clinic's checkout) gives another pseudonym.
     monkeypatch.setenv("AUDIT_PSEUDONYM_KEY", "another-key-0123456789abcdef")
+    get_storage_settings.cache_clear()  # settings are read once per process
     assert pseudonym(PHONE) != "hmac:" + expected
 
 
@@ -202,10 +209,8 @@ def test_forget_by_number_finds_the_hashed_sms_conversation(engine):
     sms_id = sms_conversation_id(PHONE)
     add_conversation(engine, sms_id, [Turn("hello by SMS")], channel="twilio")
     with engine.begin() as connection:
-        privacy.audit(
-            connection, "nurse@clinic.example", "view", "conversation", sms_id
-        )
-    deleted = privacy.forget(engine, phone=PHONE, settle_seconds=0)
+        audit.record(connection, "nurse@clinic.example", "view", "conversation", sms_id)
+    deleted = retention.forget(engine, phone=PHONE, settle_seconds=0)
     assert deleted.conversations == 2  # the number's old conversation and this one
     assert count(engine, "events", "sender_id = :s", s=sms_id) == 0
     assert count(engine, "console_audit_log", "object_id = :s", s=sms_id) == 0
@@ -225,7 +230,7 @@ async def test_forget_wins_over_a_turn_in_flight(engine, domain):
 
     in_flight = await store.retrieve(PHONE)  # a turn starts ...
     deleted = await asyncio.to_thread(
-        privacy.forget, engine, phone=PHONE, settle_seconds=0
+        retention.forget, engine, phone=PHONE, settle_seconds=0
     )
     assert deleted.conversations >= 1
     assert count(engine, "events", "sender_id = :p", p=PHONE) == 0
@@ -274,7 +279,7 @@ async def test_forget_with_a_concurrent_writer(engine, domain):
         while len(turns_done) < 5 and time.monotonic() < deadline:
             time.sleep(0.05)
         started = time.time()
-        privacy.forget(engine, [sender], settle_seconds=0.3)
+        retention.forget(engine, [sender], settle_seconds=0.3)
         after = len(turns_done)
         while len(turns_done) < after + 3 and time.monotonic() < deadline:
             time.sleep(0.05)
@@ -296,7 +301,7 @@ async def test_forget_with_a_concurrent_writer(engine, domain):
 
 
 async def test_a_late_intake_of_a_forgotten_conversation_is_refused(engine, domain):
-    privacy.forget(engine, ["rest-human"], settle_seconds=0)
+    retention.forget(engine, ["rest-human"], settle_seconds=0)
     values = dict(
         channel="rest",
         full_name="Sam Patient",
@@ -349,12 +354,12 @@ def test_forget_returns_the_twilio_sids_and_looks_again(engine):
             row["data"] = json.dumps({**json.loads(row["data"]), "message_id": SID_IN})
     with engine.begin() as connection:
         connection.execute(EVENTS.insert(), rows)
-        privacy.audit(connection, "nurse@clinic.example", "view", "conversation", PHONE)
+        audit.record(connection, "nurse@clinic.example", "view", "conversation", PHONE)
 
     result = {}
     forgetting = threading.Thread(
         target=lambda: result.update(
-            deleted=privacy.forget(engine, phone=PHONE, settle_seconds=2.0)
+            deleted=retention.forget(engine, phone=PHONE, settle_seconds=2.0)
         )
     )
     forgetting.start()
@@ -439,7 +444,7 @@ def test_purge_never_locks_out_a_writer(tmp_path):
         thread = threading.Thread(target=writer)
         thread.start()
         try:
-            deleted = privacy.purge(engine, older_than_days=365)
+            deleted = retention.purge(engine, older_than_days=365)
         finally:
             stop.set()
             thread.join()

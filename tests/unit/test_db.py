@@ -266,6 +266,23 @@ def test_import_does_no_database_work(tmp_path):
     assert not path.parent.exists()
 
 
+def test_storage_imports_nothing_above_it():
+    # bot.db is the bottom layer: its modules never import the console, the
+    # channels, the handoff or the actions (no cycle, no upward import).
+    code = (
+        "import pkgutil, importlib, sys, bot.db\n"
+        "for m in pkgutil.walk_packages(bot.db.__path__, 'bot.db.'):\n"
+        "    if '.migrations' not in m.name: importlib.import_module(m.name)\n"
+        "above = ('bot.console', 'bot.channels', 'bot.handoff', 'bot.widget', "
+        "'actions')\n"
+        "print(sorted(n for n in sys.modules if n.startswith(above)))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, check=True, capture_output=True
+    )
+    assert done.stdout.decode().strip() == "[]"
+
+
 def test_session_scope_rolls_back_on_error(engine):
     with pytest.raises(RuntimeError):
         with session_scope(engine) as session:

@@ -16,34 +16,23 @@ from sanic import Blueprint
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
-from bot.console import auth, privacy
+from bot.console import auth
+from bot.console.services import own_account as service
 from bot.console.web import (
-    blocking,
     client_ip,
     current_user,
     form_value,
     redirect_to,
     render,
 )
-from bot.db.engine import session_scope
+from bot.db.offloop import off_loop
 
 bp = Blueprint("account")
 
 
-def _account(engine, user_id: int):
-    with session_scope(engine) as session:
-        user = session.get(auth.ConsoleUser, user_id)
-        return {
-            "email": user.email,
-            "display_name": user.display_name or "",
-            "totp_enabled": user.totp_secret is not None,
-            "password_changed_at": user.password_changed_at,
-        }
-
-
 async def _page(request: Request, status: int = 200, error: str = "") -> HTTPResponse:
     me = current_user(request)
-    account = await blocking(_account, request.app.ctx.engine, me.user_id)
+    account = await off_loop(service.details, request.app.ctx.engine, me.user_id)
     return render(request, "account.html", status=status, account=account, error=error)
 
 
@@ -53,20 +42,12 @@ async def account(request: Request) -> HTTPResponse:
     return await _page(request)
 
 
-def _set_name(engine, me: auth.SignedIn, name: str, ip) -> None:
-    with session_scope(engine) as session:
-        auth.set_display_name(session, me.user_id, name)
-        privacy.audit(
-            session.connection(), me.email, "display name", "account", me.email, ip
-        )
-
-
 @bp.post("/account/name")
 async def set_name(request: Request) -> HTTPResponse:
     """Sets the display name patients see."""
     try:
-        await blocking(
-            _set_name,
+        await off_loop(
+            service.set_name,
             request.app.ctx.engine,
             current_user(request),
             form_value(request, "display_name", 200),
@@ -84,7 +65,7 @@ async def change_password(request: Request) -> HTTPResponse:
     if new != form_value(request, "repeat", 1024):
         return await _page(request, 400, "Not changed: the two new passwords differ.")
     try:
-        await blocking(
+        await off_loop(
             auth.change_password,
             request.app.ctx.engine,
             current_user(request),
@@ -110,23 +91,17 @@ async def change_password(request: Request) -> HTTPResponse:
     return redirect_to("/account", "password")
 
 
-def _setup(engine, secret_key: str, me: auth.SignedIn):
-    with session_scope(engine) as session:
-        secret = auth.totp_setup_secret(session, secret_key, me)
-    return {
-        "secret": " ".join(secret[i : i + 4] for i in range(0, len(secret), 4)),
-        "uri": auth.provisioning_uri(secret, me.email),
-    }
-
-
 async def _totp_page(
     request: Request, status: int = 200, error: str = ""
 ) -> HTTPResponse:
     me = current_user(request)
     setup = None
     if not me.totp_enabled:
-        setup = await blocking(
-            _setup, request.app.ctx.engine, request.app.ctx.settings.secret_key, me
+        setup = await off_loop(
+            service.totp_setup,
+            request.app.ctx.engine,
+            request.app.ctx.settings.secret_key,
+            me,
         )
     return render(
         request,
@@ -144,20 +119,12 @@ async def totp(request: Request) -> HTTPResponse:
     return await _totp_page(request)
 
 
-def _confirm(engine, secret_key: str, me: auth.SignedIn, code: str, ip) -> None:
-    with session_scope(engine) as session:
-        auth.confirm_totp_setup(session, secret_key, me, code)
-        privacy.audit(
-            session.connection(), me.email, "totp enabled", "account", me.email, ip
-        )
-
-
 @bp.post("/account/totp")
 async def confirm_totp(request: Request) -> HTTPResponse:
     """Turns the second factor on with the app's first code."""
     try:
-        await blocking(
-            _confirm,
+        await off_loop(
+            service.confirm_totp,
             request.app.ctx.engine,
             request.app.ctx.settings.secret_key,
             current_user(request),

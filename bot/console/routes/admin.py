@@ -11,12 +11,10 @@ from __future__ import annotations
 from sanic import Blueprint
 from sanic.request import Request
 from sanic.response import HTTPResponse
-from sqlalchemy import select
 
-from bot.console import auth, privacy, queries
-from bot.console.models import ROLES, ConsoleUser
+from bot.console import auth
+from bot.console.services import accounts as service
 from bot.console.web import (
-    blocking,
     client_ip,
     current_user,
     form_value,
@@ -24,8 +22,8 @@ from bot.console.web import (
     redirect_to,
     render,
 )
-from bot.db.engine import session_scope
-from bot.db.models import utcnow
+from bot.db.models import ROLES
+from bot.db.offloop import off_loop
 
 bp = Blueprint("admin", url_prefix="/admin")
 
@@ -39,50 +37,21 @@ async def admins_only(request: Request):
     return None
 
 
-def _users(engine):
-    with session_scope(engine) as session:
-        return [
-            {
-                "id": u.id,
-                "email": u.email,
-                "role": u.role,
-                "active": u.active,
-                "locked_until": u.locked_until,
-                "last_login_at": u.last_login_at,
-                "display_name": u.display_name or "",
-                "totp_enabled": u.totp_secret is not None,
-                "reset_pending": u.reset_expires_at is not None
-                and u.reset_expires_at > utcnow(),
-            }
-            for u in session.execute(
-                select(ConsoleUser).order_by(ConsoleUser.email)
-            ).scalars()
-        ]
-
-
 @bp.get("/users")
 async def users(request: Request) -> HTTPResponse:
     """The accounts, and a form to add one."""
-    items = await blocking(_users, request.app.ctx.engine)
+    items = await off_loop(service.list_accounts, request.app.ctx.engine)
     return render(
         request, "users.html", items=items, roles=ROLES, error="", reset_link=""
     )
-
-
-def _create(
-    engine, email: str, password: str, role: str, name: str, admin: str, ip
-) -> None:
-    with session_scope(engine) as session:
-        user = auth.create_user(session, email, password, role, name)
-        privacy.audit(session.connection(), admin, "create", "account", user.email, ip)
 
 
 @bp.post("/users")
 async def create(request: Request) -> HTTPResponse:
     """Adds an account (staff or admin)."""
     try:
-        await blocking(
-            _create,
+        await off_loop(
+            service.create_account,
             request.app.ctx.engine,
             form_value(request, "email", 300),
             form_value(request, "password", 1024),
@@ -92,7 +61,7 @@ async def create(request: Request) -> HTTPResponse:
             client_ip(request),
         )
     except auth.AccountError as error:
-        items = await blocking(_users, request.app.ctx.engine)
+        items = await off_loop(service.list_accounts, request.app.ctx.engine)
         return render(
             request,
             "users.html",
@@ -105,17 +74,6 @@ async def create(request: Request) -> HTTPResponse:
     return redirect_to("/admin/users", "user")
 
 
-def _set_active(
-    engine, user_id: int, active: bool, admin_id: int, admin: str, ip
-) -> None:
-    if user_id == admin_id and not active:
-        raise auth.AccountError("you cannot disable your own account")
-    with session_scope(engine) as session:
-        user = auth.set_active(session, user_id, active)
-        action = "enable" if active else "disable"
-        privacy.audit(session.connection(), admin, action, "account", user.email, ip)
-
-
 @bp.post("/users/active")
 async def set_active(request: Request) -> HTTPResponse:
     """Disables (signs out) or enables an account."""
@@ -124,8 +82,8 @@ async def set_active(request: Request) -> HTTPResponse:
     try:
         if user_id is None:
             raise LookupError
-        await blocking(
-            _set_active,
+        await off_loop(
+            service.set_active,
             request.app.ctx.engine,
             user_id,
             form_value(request, "active", 5) == "1",
@@ -140,23 +98,6 @@ async def set_active(request: Request) -> HTTPResponse:
     return redirect_to("/admin/users", "user")
 
 
-def _issue_reset(engine, secret_key: str, user_id: int, admin_id: int, admin, ip):
-    if user_id == admin_id:
-        raise auth.AccountError("change your own password on your Account page")
-    with session_scope(engine) as session:
-        token = auth.issue_reset(session, secret_key, user_id)
-        user = session.get(ConsoleUser, user_id)
-        privacy.audit(
-            session.connection(),
-            admin,
-            "password reset issued",
-            "account",
-            user.email,
-            ip,
-        )
-        return token, user.email
-
-
 @bp.post("/users/reset")
 async def issue_reset(request: Request) -> HTTPResponse:
     """A one-time link to set a new password, shown once (not in a redirect)."""
@@ -165,8 +106,8 @@ async def issue_reset(request: Request) -> HTTPResponse:
     try:
         if user_id is None:
             raise LookupError
-        token, email = await blocking(
-            _issue_reset,
+        token, email = await off_loop(
+            service.issue_reset,
             request.app.ctx.engine,
             request.app.ctx.settings.secret_key,
             user_id,
@@ -178,7 +119,7 @@ async def issue_reset(request: Request) -> HTTPResponse:
         return redirect_to("/admin/users", "error-missing")
     except auth.AccountError:
         return redirect_to("/admin/users", "error-self")
-    items = await blocking(_users, request.app.ctx.engine)
+    items = await off_loop(service.list_accounts, request.app.ctx.engine)
     link = f"{request.scheme}://{request.host}/reset?token={token}"
     return render(
         request,
@@ -192,16 +133,6 @@ async def issue_reset(request: Request) -> HTTPResponse:
     )
 
 
-def _reset_totp(engine, user_id: int, admin_id: int, admin: str, ip) -> None:
-    if user_id == admin_id:
-        raise auth.AccountError("not your own second factor")
-    with session_scope(engine) as session:
-        user = auth.reset_totp(session, user_id)
-        privacy.audit(
-            session.connection(), admin, "totp reset", "account", user.email, ip
-        )
-
-
 @bp.post("/users/totp-reset")
 async def reset_totp(request: Request) -> HTTPResponse:
     """Turns off an account's second factor (lost phone); signs it out."""
@@ -210,8 +141,8 @@ async def reset_totp(request: Request) -> HTTPResponse:
     try:
         if user_id is None:
             raise LookupError
-        await blocking(
-            _reset_totp,
+        await off_loop(
+            service.reset_totp,
             request.app.ctx.engine,
             user_id,
             me.user_id,
@@ -225,27 +156,12 @@ async def reset_totp(request: Request) -> HTTPResponse:
     return redirect_to("/admin/users", "totp-reset")
 
 
-def _audit_log(engine, args, zone, admin: str, ip):
-    f = queries.AuditFilter.from_args(args)
-    with engine.begin() as connection:
-        # Reading the log is itself logged (before the read: it shows on page 1).
-        privacy.audit(connection, admin, "view", "audit log", None, ip)
-        items, total = queries.list_audit(connection, f, zone)
-        return {
-            "filter": f,
-            "items": items,
-            "total": total,
-            "pages": max(1, -(-total // queries.PAGE_SIZE)),
-            "actions": queries.audit_actions(connection),
-        }
-
-
 @bp.get("/audit")
 async def audit_log(request: Request) -> HTTPResponse:
     """The audit log, newest first; filters: staff email, action, date range."""
     args = {k: v[0] for k, v in request.args.items() if v}
-    data = await blocking(
-        _audit_log,
+    data = await off_loop(
+        service.audit_log_page,
         request.app.ctx.engine,
         args,
         request.app.ctx.zone,

@@ -6,10 +6,8 @@ from sanic import Blueprint, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
-from bot.console import privacy, queries, summaries
-from bot.console.models import OUTCOMES
+from bot.console.services import conversations as service
 from bot.console.web import (
-    blocking,
     client_ip,
     current_user,
     form_value,
@@ -17,46 +15,21 @@ from bot.console.web import (
     redirect_to,
     render,
 )
+from bot.db.offloop import off_loop
+from bot.db.queries import conversations
+from bot.db.queries import corrections as labels
 
 bp = Blueprint("conversations")
-
-
-def _list(engine, args, zone):
-    summaries.refresh(engine, wait=False)  # another request may be refreshing
-    f = queries.ConversationFilter.from_args(args)
-    with engine.begin() as connection:
-        items, total = queries.list_conversations(connection, f, zone)
-        return {
-            "filter": f,
-            "items": items,
-            "total": total,
-            "pages": max(1, -(-total // queries.PAGE_SIZE)),
-            "channels": queries.channels(connection),
-            "tags": queries.all_tags(connection),
-            "answer_keys": queries.answer_keys(),
-            "outcomes": OUTCOMES,
-        }
 
 
 @bp.get("/conversations")
 async def conversation_list(request: Request) -> HTTPResponse:
     """Conversations, newest first, filtered and searched."""
     args = {k: v[0] for k, v in request.args.items() if v}
-    data = await blocking(_list, request.app.ctx.engine, args, request.app.ctx.zone)
+    data = await off_loop(
+        service.list_page, request.app.ctx.engine, args, request.app.ctx.zone
+    )
     return render(request, "conversations.html", **data)
-
-
-def _detail(engine, conversation_id: str, user_email: str, ip):
-    summaries.refresh(engine, wait=False)  # another request may be refreshing
-    with engine.begin() as connection:
-        info = queries.conversation(connection, conversation_id)
-        items = queries.transcript(connection, conversation_id)
-        if info["summary"] is None and not items:
-            return None
-        privacy.audit(
-            connection, user_email, "view", "conversation", conversation_id, ip
-        )
-        return {**info, "items": items}
 
 
 @bp.get("/conversations/view")
@@ -64,8 +37,12 @@ async def conversation_detail(request: Request) -> HTTPResponse:
     """One conversation: transcript, recognised labels, review, handoff."""
     conversation_id = request.args.get("id", "")[:255]
     user = current_user(request)
-    data = await blocking(
-        _detail, request.app.ctx.engine, conversation_id, user.email, client_ip(request)
+    data = await off_loop(
+        service.view,
+        request.app.ctx.engine,
+        conversation_id,
+        user.email,
+        client_ip(request),
     )
     if data is None:
         return render(
@@ -75,17 +52,9 @@ async def conversation_detail(request: Request) -> HTTPResponse:
         request,
         "conversation.html",
         conversation_id=conversation_id,
-        labels=queries.catalog_labels(),
+        labels=labels.catalog_labels(),
         **data,
     )
-
-
-def _change(engine, action: str, conversation_id: str, user_email: str, ip, fn, *args):
-    with engine.begin() as connection:
-        fn(connection, conversation_id, *args)
-        privacy.audit(
-            connection, user_email, action, "conversation", conversation_id, ip
-        )
 
 
 async def _post(request: Request, action: str, notice: str, fn, *args) -> HTTPResponse:
@@ -93,8 +62,8 @@ async def _post(request: Request, action: str, notice: str, fn, *args) -> HTTPRe
     if not conversation_id:
         return redirect_to("/conversations", "error-missing")
     try:
-        await blocking(
-            _change,
+        await off_loop(
+            service.change,
             request.app.ctx.engine,
             action,
             conversation_id,
@@ -115,7 +84,9 @@ async def review(request: Request) -> HTTPResponse:
     """Marks the conversation reviewed (or not)."""
     status = form_value(request, "status", 16)
     email = current_user(request).email
-    return await _post(request, "review", status, queries.set_review, status, email)
+    return await _post(
+        request, "review", status, conversations.set_review, status, email
+    )
 
 
 @bp.post("/conversations/note")
@@ -123,7 +94,7 @@ async def note(request: Request) -> HTTPResponse:
     """Saves staff's note on the conversation."""
     text = form_value(request, "note", 5000)
     email = current_user(request).email
-    return await _post(request, "note", "note", queries.set_note, text, email)
+    return await _post(request, "note", "note", conversations.set_note, text, email)
 
 
 @bp.post("/conversations/tag")
@@ -131,9 +102,11 @@ async def tag(request: Request) -> HTTPResponse:
     """Adds or removes a tag."""
     value = form_value(request, "tag", 100)
     if form_value(request, "remove", 10):
-        return await _post(request, "untag", "untagged", queries.remove_tag, value)
+        return await _post(
+            request, "untag", "untagged", conversations.remove_tag, value
+        )
     email = current_user(request).email
-    return await _post(request, "tag", "tagged", queries.add_tag, value, email)
+    return await _post(request, "tag", "tagged", conversations.add_tag, value, email)
 
 
 @bp.post("/conversations/correct")
@@ -145,33 +118,25 @@ async def correct(request: Request) -> HTTPResponse:
     if event_id is None:
         return redirect_to("/conversations", "error-missing")
     return await _post(
-        request, "correct", "corrected", queries.correct_message, event_id, label, email
+        request, "correct", "corrected", labels.correct_message, event_id, label, email
     )
-
-
-def _corrections(engine):
-    with engine.begin() as connection:
-        return queries.list_corrections(connection)
 
 
 @bp.get("/corrections")
 async def corrections(request: Request) -> HTTPResponse:
     """Every correction, with the YAML export."""
-    items = await blocking(_corrections, request.app.ctx.engine)
+    items = await off_loop(service.list_corrections, request.app.ctx.engine)
     return render(request, "corrections.html", items=items)
-
-
-def _export(engine, user_email: str, ip):
-    with engine.begin() as connection:
-        privacy.audit(connection, user_email, "export", "corrections", None, ip)
-        return queries.corrections_yaml(connection)
 
 
 @bp.get("/corrections.yml")
 async def corrections_yaml(request: Request) -> HTTPResponse:
     """The corrections as Rasa NLU YAML (a download)."""
-    text = await blocking(
-        _export, request.app.ctx.engine, current_user(request).email, client_ip(request)
+    text = await off_loop(
+        service.export_corrections,
+        request.app.ctx.engine,
+        current_user(request).email,
+        client_ip(request),
     )
     return response.text(
         text,

@@ -18,8 +18,8 @@ from sanic.request import Request
 from sanic.response import HTTPResponse
 
 from bot.console import handoff_desk, privacy
+from bot.console.services import handoffs as service
 from bot.console.web import (
-    blocking,
     client_ip,
     current_user,
     form_value,
@@ -28,42 +28,24 @@ from bot.console.web import (
     render,
     safe_next,
 )
-from bot.db.engine import session_scope
-from bot.db.repository import HandoffStateError, list_open_handoffs
+from bot.db.offloop import off_loop
+from bot.db.repository import HandoffStateError
 from bot.handoff import MAX_REPLY_LENGTH, RasaUnavailable
 
 bp = Blueprint("handoffs")
 
 
-def _queue(engine):
-    with session_scope(engine) as session:
-        return [
-            {
-                "id": h.id,
-                "conversation_id": h.conversation_id,
-                "channel": h.channel,
-                "reason": h.reason,
-                "status": h.status,
-                "urgent": h.urgent,
-                "summary": h.summary,
-                "created_at": h.created_at,
-                "claimed_by": h.claimed_by,
-            }
-            for h in list_open_handoffs(session, include_claimed=True)
-        ]
-
-
 @bp.get("/handoffs")
 async def queue(request: Request) -> HTTPResponse:
     """Open and claimed handoffs, urgent (crisis) first, then the oldest."""
-    items = await blocking(_queue, request.app.ctx.engine)
+    items = await off_loop(service.queue, request.app.ctx.engine)
     return render(request, "handoffs.html", items=items)
 
 
 @bp.get("/handoffs.json")
 async def queue_json(request: Request) -> HTTPResponse:
     """The queue for the page's script, with patient data masked."""
-    items = await blocking(_queue, request.app.ctx.engine)
+    items = await off_loop(service.queue, request.app.ctx.engine)
     when = request.app.ctx.templates.filters["when"]
     return response.json(
         {
@@ -97,51 +79,15 @@ def _with_notice(target: str, notice: str) -> HTTPResponse:
     return response.redirect(f"{target}{separator}notice={notice}", status=303)
 
 
-def _claim(request: Request, handoff_id: int, email: str, ip) -> None:
-    engine = request.app.ctx.engine
-    handoff = handoff_desk.claim(engine, handoff_id, current_user(request))
-    with engine.begin() as connection:
-        _audit(connection, email, "claim", handoff.conversation_id, ip)
-
-
-def _reply(request: Request, handoff_id: int, email: str, ip) -> None:
-    text = form_value(request, "text", MAX_REPLY_LENGTH + 100)
-    engine = request.app.ctx.engine
-    handoff = handoff_desk.reply(
-        request.app.ctx.handoffs, engine, handoff_id, text, current_user(request)
-    )
-    with engine.begin() as connection:
-        _audit(connection, email, "reply", handoff.conversation_id, ip)
-
-
-def _resume(request: Request, handoff_id: int, email: str, ip) -> None:
-    engine = request.app.ctx.engine
-    handoff, taken_over = handoff_desk.resume(
-        request.app.ctx.handoffs,
-        engine,
-        handoff_id,
-        current_user(request),
-        takeover=form_value(request, "takeover", 5) == "1",
-    )
-    with engine.begin() as connection:
-        action = "resume (taken over)" if taken_over else "resume"
-        _audit(connection, email, action, handoff.conversation_id, ip)
-
-
-def _audit(connection, email: str, action: str, conversation_id: str, ip) -> None:
-    privacy.audit(connection, email, action, "conversation", conversation_id, ip)
-
-
 async def _act(
     request: Request, notice: str, action: Callable[..., None]
 ) -> HTTPResponse:
-    """Runs `action(request, handoff_id, email, ip)`; redirects with its outcome."""
+    """Runs `action(handoff_id, me, ip)` off the loop; redirects with its outcome."""
     handoff_id = int_arg(form_value(request, "handoff_id", 20))
     if handoff_id is None:
         return redirect_to("/handoffs", "error-missing")
-    email = current_user(request).email
     try:
-        await blocking(action, request, handoff_id, email, client_ip(request))
+        await off_loop(action, handoff_id, current_user(request), client_ip(request))
     except LookupError:
         notice = "error-missing"
     except handoff_desk.ClaimedByOther:
@@ -164,16 +110,37 @@ async def _act(
 @bp.post("/handoffs/claim")
 async def claim(request: Request) -> HTTPResponse:
     """Takes an open handoff."""
-    return await _act(request, "claimed", _claim)
+    engine = request.app.ctx.engine
+    return await _act(
+        request,
+        "claimed",
+        lambda handoff_id, me, ip: service.claim(engine, handoff_id, me, ip),
+    )
 
 
 @bp.post("/handoffs/reply")
 async def reply(request: Request) -> HTTPResponse:
     """Sends staff's reply to the patient (claims the handoff, pauses the bot)."""
-    return await _act(request, "replied", _reply)
+    ctx = request.app.ctx
+    text = form_value(request, "text", MAX_REPLY_LENGTH + 100)
+    return await _act(
+        request,
+        "replied",
+        lambda handoff_id, me, ip: service.reply(
+            ctx.handoffs, ctx.engine, handoff_id, text, me, ip
+        ),
+    )
 
 
 @bp.post("/handoffs/resume")
 async def resume(request: Request) -> HTTPResponse:
     """Hands the conversation back to the bot and closes the handoff."""
-    return await _act(request, "resumed", _resume)
+    ctx = request.app.ctx
+    takeover = form_value(request, "takeover", 5) == "1"
+    return await _act(
+        request,
+        "resumed",
+        lambda handoff_id, me, ip: service.resume(
+            ctx.handoffs, ctx.engine, handoff_id, me, takeover, ip
+        ),
+    )

@@ -7,16 +7,12 @@ top-level GET from another site cannot start a download.
 
 from __future__ import annotations
 
-import csv
-import io
-
 from sanic import Blueprint, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
-from bot.console import privacy, queries
+from bot.console.services import intake as service
 from bot.console.web import (
-    blocking,
     client_ip,
     current_user,
     form_value,
@@ -24,27 +20,11 @@ from bot.console.web import (
     redirect_to,
     render,
 )
-from bot.db.engine import session_scope
 from bot.db.models import INTAKE_STATUSES, InvalidValueError
-from bot.db.repository import get_intake
+from bot.db.offloop import off_loop
+from bot.db.queries import common
 
 bp = Blueprint("intake")
-CSV_COLUMNS = (
-    "id",
-    "created_at",
-    "status",
-    "full_name",
-    "phone_e164",
-    "email",
-    "condition",
-    "best_time",
-    "consent",
-    "channel",
-    "conversation_id",
-    "notes",
-)
-# Cells a spreadsheet would run as a formula (CSV injection).
-FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
 def _status_arg(request: Request) -> str:
@@ -52,17 +32,14 @@ def _status_arg(request: Request) -> str:
     return status if status in INTAKE_STATUSES else ""
 
 
-def _list(engine, status: str, page: int):
-    with engine.begin() as connection:
-        return queries.list_intakes(connection, status, page)
-
-
 @bp.get("/intake")
 async def intake_list(request: Request) -> HTTPResponse:
     """Intake requests, newest first, by status; contact details masked."""
     status = _status_arg(request)
     page = int_arg(request.args.get("page", "1")) or 1
-    items, total = await blocking(_list, request.app.ctx.engine, status, page)
+    items, total = await off_loop(
+        service.list_page, request.app.ctx.engine, status, page
+    )
     return render(
         request,
         "intake_list.html",
@@ -71,15 +48,8 @@ async def intake_list(request: Request) -> HTTPResponse:
         current_status=status,
         statuses=INTAKE_STATUSES,
         page=page,
-        pages=max(1, -(-total // queries.PAGE_SIZE)),
+        pages=max(1, -(-total // common.PAGE_SIZE)),
     )
-
-
-def _detail(engine, intake_id: int, email: str, ip):
-    with session_scope(engine) as session:
-        intake = get_intake(session, intake_id)
-        privacy.audit(session.connection(), email, "view", "intake", str(intake_id), ip)
-        return intake
 
 
 @bp.get("/intake/view")
@@ -89,8 +59,8 @@ async def intake_detail(request: Request) -> HTTPResponse:
     try:
         if intake_id is None:
             raise LookupError
-        intake = await blocking(
-            _detail,
+        intake = await off_loop(
+            service.view,
             request.app.ctx.engine,
             intake_id,
             current_user(request).email,
@@ -105,16 +75,6 @@ async def intake_detail(request: Request) -> HTTPResponse:
     )
 
 
-def _update(engine, intake_id: int, status: str, notes: str, email: str, ip) -> None:
-    with session_scope(engine) as session:
-        intake = get_intake(session, intake_id)
-        intake.status = status
-        intake.notes = notes.replace("\x00", "").strip() or None
-        privacy.audit(
-            session.connection(), email, "update", "intake", str(intake_id), ip
-        )
-
-
 @bp.post("/intake/update")
 async def intake_update(request: Request) -> HTTPResponse:
     """Changes a request's status (new, contacted, scheduled, closed) and notes."""
@@ -123,8 +83,8 @@ async def intake_update(request: Request) -> HTTPResponse:
     try:
         if intake_id is None:
             raise LookupError
-        await blocking(
-            _update,
+        await off_loop(
+            service.update,
             request.app.ctx.engine,
             intake_id,
             form_value(request, "status", 16),
@@ -139,44 +99,21 @@ async def intake_update(request: Request) -> HTTPResponse:
     return redirect_to("/intake/view", notice, id=str(intake_id))
 
 
-def _cell(value) -> str:
-    text = "" if value is None else str(value)
-    return "'" + text if text.startswith(FORMULA_START) else text
-
-
-def _csv(engine, status: str, email: str, ip) -> str:
-    with engine.begin() as connection:
-        rows = queries.all_intakes(connection, status)
-        privacy.audit(connection, email, "export", "intake", None, ip)
-    out = io.StringIO()
-    writer = csv.writer(out)
-    writer.writerow(CSV_COLUMNS)
-    for row in rows:
-        cells = []
-        for column in CSV_COLUMNS:
-            value = row[column]
-            # E.164 numbers are validated: keep their "+" (not a formula).
-            cells.append(str(value) if column == "phone_e164" else _cell(value))
-        writer.writerow(cells)
-    return out.getvalue()
-
-
 @bp.post("/intake.csv")
 async def intake_csv(request: Request) -> HTTPResponse:
     """Every intake request (of the chosen status) as CSV: admins, audited."""
-    me = current_user(request)
-    if not me.is_admin:
+    try:
+        text = await off_loop(
+            service.export_csv,
+            request.app.ctx.engine,
+            form_value(request, "status", 16),
+            current_user(request),
+            client_ip(request),
+        )
+    except PermissionError:
         return render(
             request, "error.html", status=403, message="Exports are for admins."
         )
-    status = form_value(request, "status", 16)
-    text = await blocking(
-        _csv,
-        request.app.ctx.engine,
-        status if status in INTAKE_STATUSES else "",
-        me.email,
-        client_ip(request),
-    )
     return response.text(
         text,
         content_type="text/csv; charset=utf-8",

@@ -17,8 +17,9 @@ from sanic.request import Request
 from sanic.response import HTTPResponse
 
 from bot.console import auth
-from bot.console.web import blocking, client_ip, form_value, render, safe_next
-from bot.db.engine import session_scope
+from bot.console.services import session as service
+from bot.console.web import client_ip, form_value, render, safe_next
+from bot.db.offloop import off_loop
 
 bp = Blueprint("session")
 LOGIN_COOKIE = "console_login"
@@ -58,11 +59,6 @@ def set_cookie(
         cookie["secure"] = True
 
 
-def _no_accounts(engine) -> bool:
-    with session_scope(engine) as session:
-        return auth.count_users(session) == 0
-
-
 def _nonce(request: Request) -> str:
     # Keep the browser's nonce: a second tab (or the favicon request, redirected
     # here) must not invalidate the form already on screen.
@@ -97,7 +93,7 @@ def _public_form(
 async def _login_page(
     request: Request, status: int = 200, error: str = "", info: str = ""
 ) -> HTTPResponse:
-    no_accounts = await blocking(_no_accounts, request.app.ctx.engine)
+    no_accounts = await off_loop(service.no_accounts, request.app.ctx.engine)
     return _public_form(
         request,
         "login.html",
@@ -117,32 +113,6 @@ async def login_form(request: Request) -> HTTPResponse:
     return await _login_page(request)
 
 
-def _sign_in(request: Request, email: str, password: str):
-    """(cookie value, stage) of the new session, or None.
-
-    Raises:
-        auth.Throttled: too many failures from the client's address lately.
-    """
-    settings = request.app.ctx.settings
-    engine = request.app.ctx.engine
-    try:
-        accepted = auth.check_password(engine, email, password, client_ip(request))
-    except auth.Throttled:
-        raise
-    except auth.SignInError:
-        return None
-    stage = "totp" if accepted.needs_totp else "full"
-    with session_scope(engine) as session:
-        token = auth.start_session(
-            session,
-            accepted.user_id,
-            settings.secret_key,
-            settings.session_hours,
-            stage,
-        )
-    return token, stage
-
-
 def _throttled_page(resp: HTTPResponse) -> HTTPResponse:
     resp.headers["Retry-After"] = str(auth.THROTTLE_MINUTES * 60)
     return resp
@@ -157,9 +127,11 @@ async def login(request: Request) -> HTTPResponse:
             request, 403, "The form expired. Please sign in again."
         )
     try:
-        opened = await blocking(
-            _sign_in,
-            request,
+        opened = await off_loop(
+            service.sign_in,
+            request.app.ctx.engine,
+            settings,
+            client_ip(request),
             form_value(request, "email", 300),
             form_value(request, "password", 1024),
         )
@@ -181,17 +153,12 @@ async def login(request: Request) -> HTTPResponse:
     return resp
 
 
-def _pending_csrf(engine, secret_key: str, token: str):
-    with session_scope(engine) as session:
-        return auth.pending_csrf(session, secret_key, token)
-
-
 async def _code_page(
     request: Request, status: int = 200, error: str = ""
 ) -> HTTPResponse:
     settings = request.app.ctx.settings
-    csrf = await blocking(
-        _pending_csrf,
+    csrf = await off_loop(
+        service.pending_csrf,
         request.app.ctx.engine,
         settings.secret_key,
         request.cookies.get(SESSION_COOKIE, ""),
@@ -221,15 +188,15 @@ async def code(request: Request) -> HTTPResponse:
     """Checks the code; replaces the pending session with a full one."""
     settings = request.app.ctx.settings
     token = request.cookies.get(SESSION_COOKIE, "")
-    csrf = await blocking(
-        _pending_csrf, request.app.ctx.engine, settings.secret_key, token
+    csrf = await off_loop(
+        service.pending_csrf, request.app.ctx.engine, settings.secret_key, token
     )
     if csrf is None:
         return response.redirect("/login", status=303)
     if not auth.tokens_match(csrf, form_value(request, "csrf_token", 200)):
         return await _code_page(request, 403, "The form expired. Please try again.")
     try:
-        full = await blocking(
+        full = await off_loop(
             auth.check_second_factor,
             request.app.ctx.engine,
             settings.secret_key,
@@ -250,17 +217,15 @@ async def code(request: Request) -> HTTPResponse:
     return resp
 
 
-def _sign_out(engine, secret_key: str, token: str) -> None:
-    with session_scope(engine) as session:
-        auth.end_session(session, secret_key, token)
-
-
 @bp.post("/logout")
 async def logout(request: Request) -> HTTPResponse:
     """Ends the session (CSRF-checked like every POST)."""
     token = request.cookies.get(SESSION_COOKIE, "")
-    await blocking(
-        _sign_out, request.app.ctx.engine, request.app.ctx.settings.secret_key, token
+    await off_loop(
+        service.sign_out,
+        request.app.ctx.engine,
+        request.app.ctx.settings.secret_key,
+        token,
     )
     resp = response.redirect("/login", status=303)
     del resp.cookies[SESSION_COOKIE]
@@ -293,7 +258,7 @@ async def reset(request: Request) -> HTTPResponse:
         )
     settings = request.app.ctx.settings
     try:
-        await blocking(
+        await off_loop(
             auth.use_reset,
             request.app.ctx.engine,
             settings.secret_key,

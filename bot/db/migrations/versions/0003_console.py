@@ -4,10 +4,10 @@ Revision ID: 0003
 Revises: 0002
 Create Date: 2026-11-24
 
-Written out in full (not derived from bot.console.models), so later changes to the
+Written out in full (not derived from bot.db.models), so later changes to the
 models never change what this revision did. `test_schema_matches_models` checks the
 two agree. Rasa's `events` table is not touched: the console reads it and keeps
-its own derived `conversation_summaries` (see bot/console/summaries.py).
+its own derived `conversation_summaries` (see bot/db/summaries.py).
 """
 
 import sqlalchemy as sa

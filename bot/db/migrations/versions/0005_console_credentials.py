@@ -4,7 +4,7 @@ Revision ID: 0005
 Revises: 0004
 Create Date: 2026-12-01
 
-Written out in full (not derived from bot.console.models), so later changes to the
+Written out in full (not derived from bot.db.models), so later changes to the
 models never change what this revision did. `test_schema_matches_models` checks the
 two agree.
 

@@ -6,7 +6,7 @@
   `totp` between the password and the second factor).
 - `conversation_summaries`, `conversation_answers`: one row per conversation (and
   per answer key it got), derived from Rasa's `events` table by
-  `bot.console.summaries.refresh` so lists and filters never scan events. They can
+  `bot.db.summaries.refresh` so lists and filters never scan events. They can
   be dropped and rebuilt at any time; `console_state` keeps the refresh watermark.
 - `conversation_reviews`, `conversation_tags`, `message_corrections`: what staff
   add to a conversation (review status and note, tags, corrected labels).
@@ -15,8 +15,8 @@
 - `console_handoff_locks`: a short lease per handoff while a reply or a hand-back
   talks to Rasa, so the two never interleave (`bot.console.handoff_desk`).
 
-`bot.db.models` imports this module, so `bot.db.models.metadata` (migrations,
-`tests/unit/test_db.py`) always includes these tables.
+`bot.db.models` imports this module, so `bot.db.models.metadata`
+(migrations, `tests/unit/test_db.py`) always includes these tables.
 """
 
 from __future__ import annotations
@@ -32,14 +32,15 @@ from sqlalchemy import (
     Integer,
     String,
     Text,
-    false,
     true,
 )
 
-from bot.db.models import (
+from bot.db.tables.base import (
     Base,
     UTCDateTime,
     created_at_column,
+    flag_column,
+    in_values,
     updated_at_column,
 )
 
@@ -47,19 +48,6 @@ ROLES = ("staff", "admin")
 SESSION_STAGES = ("full", "totp")
 REVIEW_STATUSES = ("unreviewed", "reviewed")
 OUTCOMES = ("answered", "fallback", "handoff", "crisis", "intake")
-
-
-def _in(column: str, values: tuple[str, ...]) -> str:
-    return f"{column} IN ({', '.join(repr(v) for v in values)})"
-
-
-def _flag(name: str) -> Column:
-    return Column(
-        Boolean(create_constraint=True, name=f"{name}_bool"),
-        nullable=False,
-        default=False,
-        server_default=false(),
-    )
 
 
 class ConsoleUser(Base):
@@ -92,7 +80,7 @@ class ConsoleUser(Base):
     reset_token_hash = Column(String(64), nullable=True, unique=True, index=True)
     reset_expires_at = Column(UTCDateTime(), nullable=True)
 
-    __table_args__ = (CheckConstraint(_in("role", ROLES), name="role"),)
+    __table_args__ = (CheckConstraint(in_values("role", ROLES), name="role"),)
 
 
 class ConsoleSession(Base):
@@ -117,7 +105,9 @@ class ConsoleSession(Base):
     # A second factor being set up in this browser (encrypted), until confirmed.
     totp_setup_secret = Column(String(255), nullable=True)
 
-    __table_args__ = (CheckConstraint(_in("stage", SESSION_STAGES), name="stage"),)
+    __table_args__ = (
+        CheckConstraint(in_values("stage", SESSION_STAGES), name="stage"),
+    )
 
 
 class ConversationSummary(Base):
@@ -131,11 +121,11 @@ class ConversationSummary(Base):
     last_at = Column(Float, nullable=False, index=True)
     message_count = Column(Integer, nullable=False, default=0)
     fallback_count = Column(Integer, nullable=False, default=0)
-    answered = _flag("answered")
-    fallback = _flag("fallback")
-    handoff = _flag("handoff")
-    crisis = _flag("crisis")
-    intake = _flag("intake")
+    answered = flag_column("answered")
+    fallback = flag_column("fallback")
+    handoff = flag_column("handoff")
+    crisis = flag_column("crisis")
+    intake = flag_column("intake")
     first_message = Column(String(500), nullable=True)
     search_text = Column(Text, nullable=False, default="")  # lower-cased, capped
     last_event_id = Column(Integer, nullable=False)
@@ -165,7 +155,7 @@ class ConversationReview(Base):
     updated_at = updated_at_column()
 
     __table_args__ = (
-        CheckConstraint(_in("status", REVIEW_STATUSES), name="status"),
+        CheckConstraint(in_values("status", REVIEW_STATUSES), name="status"),
         CheckConstraint("length(note) BETWEEN 0 AND 4000", name="note_length"),
     )
 

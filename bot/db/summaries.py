@@ -31,7 +31,6 @@ What counts as what (see actions/ and domain.yml):
 
 from __future__ import annotations
 
-import json
 import threading
 import time
 from dataclasses import dataclass, field
@@ -40,7 +39,9 @@ from typing import Any, Dict, Iterable, Iterator, List, Optional, Sequence
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
-from bot.console.models import ConsoleState, ConversationAnswer, ConversationSummary
+from bot.db import events
+from bot.db.events import CRISIS_SLOT, crisis_flag_set, parse_user_event, table_exists
+from bot.db.models import ConsoleState, ConversationAnswer, ConversationSummary
 
 WATERMARK = "summaries_watermark"
 SETTLE_SECONDS = 120.0
@@ -55,85 +56,11 @@ FALLBACK_INTENT = "nlu_fallback"
 FALLBACK_ACTIONS = frozenset({"action_clarify"})
 CRISIS_INTENT = "crisis"
 CRISIS_ACTIONS = frozenset({"action_crisis_response"})
-CRISIS_SLOT = "crisis_flagged"
 HANDOFF_ACTIONS = frozenset({"action_handoff"})
 INTAKE_ACTIONS = frozenset({"action_submit_intake"})
 ANSWER_ACTION = "utter_faq"
 
-EVENTS = sa.table(
-    "events",
-    sa.column("id", sa.Integer),
-    sa.column("sender_id", sa.String),
-    sa.column("type_name", sa.String),
-    sa.column("timestamp", sa.Float),
-    sa.column("intent_name", sa.String),
-    sa.column("action_name", sa.String),
-    sa.column("data", sa.Text),
-)
-
-# The rows a summary is made of: patient messages, actions other than listening
-# (bot utterances carry nothing the summary needs) and slots.
-_MEANINGFUL = sa.or_(
-    EVENTS.c.type_name == "user",
-    sa.and_(
-        EVENTS.c.type_name.in_(("action", "slot")),
-        EVENTS.c.action_name != "action_listen",
-    ),
-)
-
 _lock = threading.Lock()
-
-
-def events_table_exists(bind: Engine | Connection) -> bool:
-    """True once Rasa has created its tracker store table.
-
-    Inside a transaction pass its connection: on SQLite a second connection
-    would wait for the write lock that transaction holds.
-    """
-    return sa.inspect(bind).has_table("events")
-
-
-def crisis_flag_set(data: str | None) -> bool:
-    """True when a `crisis_flagged` slot event's JSON sets the slot to true.
-
-    Every session start sets the slot to false (or resets it to None): only
-    `true` is a flag.
-    """
-    try:
-        event = json.loads(data or "{}")
-    except ValueError:
-        return False
-    return isinstance(event, dict) and event.get("value") is True
-
-
-def parse_user_event(data: str | None) -> Dict[str, Any]:
-    """What the console needs from a stored `user` event's JSON.
-
-    Returns:
-        `text`, `channel`, `intent`, `intent_confidence`, `answer_key` (the key
-        without `faq/`, or None), `answer_confidence` and `why` (the NLU's own
-        account of its decision: gate scores, the safety rule that fired).
-    """
-    try:
-        event = json.loads(data or "{}")
-    except ValueError:
-        event = {}
-    parse = event.get("parse_data") or {}
-    intent = parse.get("intent") or {}
-    response = ((parse.get("response_selector") or {}).get("faq") or {}).get(
-        "response"
-    ) or {}
-    key = response.get("intent_response_key") or ""
-    return {
-        "text": str(event.get("text") or ""),
-        "channel": event.get("input_channel"),
-        "intent": intent.get("name"),
-        "intent_confidence": intent.get("confidence"),
-        "answer_key": key.split("/", 1)[1] if key.startswith("faq/") else None,
-        "answer_confidence": response.get("confidence"),
-        "why": str((parse.get("routing") or {}).get("decision") or ""),
-        "metadata": event.get("metadata") or {},
-    }
 
 
 @dataclass
@@ -212,7 +139,8 @@ class _Conversation:
         }
 
 
-def _chunks(items: Sequence[str], size: int = CHUNK) -> Iterator[Sequence[str]]:
+def chunks(items: Sequence[str], size: int = CHUNK) -> Iterator[Sequence[str]]:
+    """`items` in slices of `size` (a bound on the ids of one IN clause)."""
     for start in range(0, len(items), size):
         yield items[start : start + size]
 
@@ -250,19 +178,7 @@ def summarize(conversation_id: str, rows: Iterable[Any]) -> _Conversation:
 
 def _rebuild(connection: Connection, conversation_ids: Sequence[str]) -> None:
     """Replaces the summaries of these conversations with fresh ones."""
-    rows = connection.execute(
-        sa.select(
-            EVENTS.c.id,
-            EVENTS.c.sender_id,
-            EVENTS.c.type_name,
-            EVENTS.c.timestamp,
-            EVENTS.c.intent_name,
-            EVENTS.c.action_name,
-            EVENTS.c.data,
-        )
-        .where(EVENTS.c.sender_id.in_(conversation_ids), _MEANINGFUL)
-        .order_by(EVENTS.c.id)
-    )
+    rows = events.summary_rows(connection, conversation_ids)
     conversations: Dict[str, _Conversation] = {}
     for row in rows:
         conversation = conversations.get(row.sender_id)
@@ -272,14 +188,14 @@ def _rebuild(connection: Connection, conversation_ids: Sequence[str]) -> None:
     summaries = ConversationSummary.__table__
     answers = ConversationAnswer.__table__
     connection.execute(
-        summaries.delete().where(summaries.c.conversation_id.in_(conversation_ids))
+        sa.delete(summaries).where(summaries.c.conversation_id.in_(conversation_ids))
     )
     connection.execute(
-        answers.delete().where(answers.c.conversation_id.in_(conversation_ids))
+        sa.delete(answers).where(answers.c.conversation_id.in_(conversation_ids))
     )
     if conversations:
         connection.execute(
-            summaries.insert(), [c.row() for c in conversations.values()]
+            sa.insert(summaries), [c.row() for c in conversations.values()]
         )
     answer_rows = [
         {"conversation_id": c.conversation_id, "answer_key": key, "count": count}
@@ -287,7 +203,7 @@ def _rebuild(connection: Connection, conversation_ids: Sequence[str]) -> None:
         for key, count in c.answers.items()
     ]
     if answer_rows:
-        connection.execute(answers.insert(), answer_rows)
+        connection.execute(sa.insert(answers), answer_rows)
 
 
 def refresh(
@@ -307,7 +223,7 @@ def refresh(
         How many conversations were recomputed (0 when nothing changed or Rasa
         has not created its `events` table yet).
     """
-    if not events_table_exists(engine):
+    if not table_exists(engine):
         return 0
     if not _lock.acquire(blocking=wait):
         return 0
@@ -322,29 +238,17 @@ def _refresh(engine: Engine, settle_seconds: float) -> int:
     with engine.begin() as connection:
         _lock_database(connection)
         start = _watermark(connection)
-        newest = connection.execute(
-            sa.select(sa.func.max(EVENTS.c.id)).where(EVENTS.c.id > start)
-        ).scalar()
+        newest = events.newest_id_after(connection, start)
         if newest is None:
             return 0
         # Only the newest ids can still be joined by a late commit: look for
         # recent events there (an odd timestamp far below must not hold the
         # watermark back for good).
-        unsettled = connection.execute(
-            sa.select(sa.func.min(EVENTS.c.id)).where(
-                EVENTS.c.id > max(start, newest - SETTLE_IDS),
-                EVENTS.c.timestamp >= time.time() - settle_seconds,
-            )
-        ).scalar()
-        dirty = [
-            sender
-            for (sender,) in connection.execute(
-                sa.select(EVENTS.c.sender_id)
-                .where(EVENTS.c.id > start, EVENTS.c.id <= newest)
-                .distinct()
-            )
-        ]
-    for chunk in _chunks(dirty):
+        unsettled = events.oldest_recent_id(
+            connection, max(start, newest - SETTLE_IDS), time.time() - settle_seconds
+        )
+        dirty = events.senders_between(connection, start, newest)
+    for chunk in chunks(dirty):
         with engine.begin() as connection:
             _lock_database(connection)
             _rebuild(connection, chunk)
@@ -363,6 +267,8 @@ def _refresh(engine: Engine, settle_seconds: float) -> int:
 
 def forget_summaries(connection: Connection, conversation_ids: Sequence[str]) -> None:
     """Deletes the derived rows of these conversations (after their events)."""
-    for chunk in _chunks(list(conversation_ids)):
+    for chunk in chunks(list(conversation_ids)):
         for table in (ConversationSummary.__table__, ConversationAnswer.__table__):
-            connection.execute(table.delete().where(table.c.conversation_id.in_(chunk)))
+            connection.execute(
+                sa.delete(table).where(table.c.conversation_id.in_(chunk))
+            )

@@ -1,0 +1,16 @@
+"""The queries of the staff console's pages, one module per resource.
+
+- `conversations`: the list with its filters, one conversation, reviews, tags;
+- `transcripts`: a conversation's messages and notable events (Rasa's events);
+- `corrections`: corrected labels and their NLU export;
+- `intake`: intake requests;
+- `handoffs`: the staff queue of handoffs;
+- `accounts`: staff accounts (the sign-in rules' own queries are in
+  `bot.console.auth`);
+- `audit`: writing and reading the audit log;
+- `overview`: the overview page's figures.
+
+Every function takes a SQLAlchemy `Connection` or `Session` (inside one
+transaction), so a page's reads and its audit entry commit together. All use the
+2.0-style `select()`/`insert()`/`update()`/`delete()` constructs.
+"""
