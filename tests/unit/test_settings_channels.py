@@ -24,6 +24,7 @@ PRODUCTION = {
     "APP_ENV": "production",
     "RASA_API_TOKEN": "r" * 32,
     "DATABASE_URL": "sqlite://",
+    "CONSOLE_SECRET_KEY": "k3J9xQ2mV7pL4nR8tY1wZ6bC5dF0gH2jK9sA3eU7",
 }
 
 
