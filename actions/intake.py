@@ -69,11 +69,11 @@ FORM_SLOTS = list(INTAKE_FORM_SLOTS)
 async def sms_sender_phone(tracker: Tracker) -> Optional[str]:
     """The patient's own number when they write by SMS.
 
-    SMS conversation ids are a keyed hash of the number (`bot.channels.ids`), so the
+    SMS conversation ids are a keyed hash of the number (`bot.ids`), so the
     number is read from the conversation's SMS records; a conversation of before the
     hashed ids has the number itself as its id.
     """
-    from bot.channels import ids
+    from bot import ids
     from bot.channels.sms import store as sms_store
 
     sender = tracker.sender_id or ""

@@ -1,15 +1,13 @@
 """The action server's access to the project's own tables, off the event loop.
 
 Repository calls are synchronous (SQLAlchemy 1.4) and may wait on SQLite's write lock,
-so actions run them in a worker thread. Any database failure becomes `StoreError`,
-which actions turn into a clear message for the patient; nothing patient-related is
-written to the log.
+so actions run them in a worker thread (`bot.db.offloop`). Any database failure
+becomes `StoreError`, which actions turn into a clear message for the patient;
+nothing patient-related is written to the log.
 """
 
 from __future__ import annotations
 
-import asyncio
-import functools
 import logging
 from typing import Any, Callable, TypeVar
 
@@ -37,7 +35,6 @@ def _in_session(work: Callable[..., T], *args: Any, **kwargs: Any) -> T:
 
 async def run(work: Callable[..., T], *args: Any, **kwargs: Any) -> T:
     """Runs `work(session, *args, **kwargs)` in a transaction, in a worker thread."""
-    loop = asyncio.get_running_loop()
-    return await loop.run_in_executor(
-        None, functools.partial(_in_session, work, *args, **kwargs)
-    )
+    from bot.db.offloop import off_loop
+
+    return await off_loop(_in_session, work, *args, **kwargs)

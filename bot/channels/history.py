@@ -13,11 +13,15 @@ from __future__ import annotations
 from typing import Any, Dict, List, Optional
 
 from bot.texts import text as catalog_text
+from bot.vocabulary import (
+    INTAKE_FORM,
+    UTTER_ASK_INTAKE_CONFIRMED,
+    UTTER_INTAKE_SUBMITTED,
+)
 
 HISTORY_LIMIT = 100  # messages replayed after a reload
 # Bot messages that read the patient's details back (`utter_action` of the event).
-READ_BACKS = frozenset({"utter_ask_intake_confirmed", "utter_intake_submitted"})
-INTAKE_FORM = "intake_form"
+READ_BACKS = frozenset({UTTER_ASK_INTAKE_CONFIRMED, UTTER_INTAKE_SUBMITTED})
 
 
 def staff_name(metadata: Optional[Dict[str, Any]]) -> Optional[str]:

@@ -10,7 +10,7 @@ answer is the same JSON list of bot messages), configured in `credentials.yml` a
   it the channel is open in a local run (`APP_ENV=local`, for `curl` and the
   tests) and **off** anywhere else (403). Outside a local run the token must be
   at least 24 characters, or the Rasa server refuses to start.
-- **Whose conversation**: `sender` must be a REST id (`bot.channels.ids`): 1-64
+- **Whose conversation**: `sender` must be a REST id (`bot.ids`): 1-64
   letters, digits, `_` or `-`, and never the shape of a widget session or an SMS
   conversation (an E.164 number or `sms-…`). So a REST client can neither read
   another channel's patient's conversation (their intake read-back) nor become
@@ -42,7 +42,7 @@ from sanic import Blueprint, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
-from bot.channels import ids
+from bot import ids
 from bot.channels.limits import MAX_MESSAGE_CHARS, RateLimiter, too_fast_text
 from bot.settings import widget as widget_settings
 from bot.settings.widget import RestSettings

@@ -65,7 +65,7 @@ from sanic.request import Request
 from sanic.response import HTTPResponse
 from socketio import AsyncServer
 
-from bot.channels import ids
+from bot import ids
 from bot.channels.history import history_messages, staff_name
 from bot.channels.limits import MAX_MESSAGE_CHARS, RateLimiter, too_fast_text
 from bot.settings import widget as widget_settings

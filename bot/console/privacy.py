@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from typing import Optional
 
-from bot.db.models import E164_PATTERN
+from bot import phi
 
 _PHONE_IN_TEXT = re.compile(r"\+?\d[\d\s().-]{6,}\d")
 _EMAIL_IN_TEXT = re.compile(r"[^\s@<>\"']+@[^\s@<>\"']+\.[A-Za-z]{2,}")
@@ -21,9 +21,7 @@ def mask_phone(value: Optional[str]) -> str:
     """`+15551234567` -> `+1******4567`; other text unchanged."""
     if not value:
         return ""
-    if E164_PATTERN.fullmatch(value):
-        return value[:2] + "*" * (len(value) - 6) + value[-4:]
-    return value
+    return phi.mask_phone(value) if phi.is_e164(value) else value
 
 
 def mask_email(value: Optional[str]) -> str:

@@ -14,8 +14,11 @@ from typing import Any, Dict, List, Optional, Sequence
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
+from bot.nlu import parse_result
+from bot.vocabulary import ACTION_LISTEN, CRISIS_FLAGGED
+
 TABLE_NAME = "events"
-CRISIS_SLOT = "crisis_flagged"
+CRISIS_SLOT = CRISIS_FLAGGED
 
 EVENTS = sa.table(
     TABLE_NAME,
@@ -63,20 +66,15 @@ def parse_user_event(data: str | None) -> Dict[str, Any]:
         event = json.loads(data or "{}")
     except ValueError:
         event = {}
-    parse = event.get("parse_data") or {}
-    intent = parse.get("intent") or {}
-    response = ((parse.get("response_selector") or {}).get("faq") or {}).get(
-        "response"
-    ) or {}
-    key = response.get("intent_response_key") or ""
+    parse = parse_result.read(event.get("parse_data") or {})
     return {
         "text": str(event.get("text") or ""),
         "channel": event.get("input_channel"),
-        "intent": intent.get("name"),
-        "intent_confidence": intent.get("confidence"),
-        "answer_key": key.split("/", 1)[1] if key.startswith("faq/") else None,
-        "answer_confidence": response.get("confidence"),
-        "why": str((parse.get("routing") or {}).get("decision") or ""),
+        "intent": parse.intent,
+        "intent_confidence": parse.intent_confidence,
+        "answer_key": parse.answer_key,
+        "answer_confidence": parse.answer_confidence,
+        "why": parse.why,
         "metadata": event.get("metadata") or {},
     }
 
@@ -87,7 +85,7 @@ _MEANINGFUL = sa.or_(
     EVENTS.c.type_name == "user",
     sa.and_(
         EVENTS.c.type_name.in_(("action", "slot")),
-        EVENTS.c.action_name != "action_listen",
+        EVENTS.c.action_name != ACTION_LISTEN,
     ),
 )
 

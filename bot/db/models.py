@@ -14,7 +14,6 @@ it is not declared here (see `bot.db.events`), and the migrations never touch it
 """
 
 from bot.db.tables.base import (
-    E164_PATTERN,
     Base,
     InvalidValueError,
     TextRule,
@@ -63,7 +62,6 @@ from bot.db.tables.sms import (
 )
 
 __all__ = [
-    "E164_PATTERN",
     "HANDOFF_ACTIVE_STATUSES",
     "HANDOFF_MAX_LENGTHS",
     "HANDOFF_REASONS",

@@ -42,6 +42,16 @@ from sqlalchemy.engine import Connection, Engine
 from bot.db import events
 from bot.db.events import CRISIS_SLOT, crisis_flag_set, parse_user_event, table_exists
 from bot.db.models import ConsoleState, ConversationAnswer, ConversationSummary
+from bot.vocabulary import (
+    ACTION_CLARIFY,
+    ACTION_CRISIS_RESPONSE,
+    ACTION_HANDOFF,
+    ACTION_SUBMIT_INTAKE,
+    CRISIS,
+    FAQ,
+    NLU_FALLBACK,
+    UTTER_FAQ,
+)
 
 WATERMARK = "summaries_watermark"
 SETTLE_SECONDS = 120.0
@@ -52,13 +62,13 @@ SEARCH_TEXT_LIMIT = 4000
 FIRST_MESSAGE_LIMIT = 500
 POSTGRES_LOCK_ID = 0x636F6E736F6C65  # "console"
 
-FALLBACK_INTENT = "nlu_fallback"
-FALLBACK_ACTIONS = frozenset({"action_clarify"})
-CRISIS_INTENT = "crisis"
-CRISIS_ACTIONS = frozenset({"action_crisis_response"})
-HANDOFF_ACTIONS = frozenset({"action_handoff"})
-INTAKE_ACTIONS = frozenset({"action_submit_intake"})
-ANSWER_ACTION = "utter_faq"
+FALLBACK_INTENT = NLU_FALLBACK
+FALLBACK_ACTIONS = frozenset({ACTION_CLARIFY})
+CRISIS_INTENT = CRISIS
+CRISIS_ACTIONS = frozenset({ACTION_CRISIS_RESPONSE})
+HANDOFF_ACTIONS = frozenset({ACTION_HANDOFF})
+INTAKE_ACTIONS = frozenset({ACTION_SUBMIT_INTAKE})
+ANSWER_ACTION = UTTER_FAQ
 
 _lock = threading.Lock()
 
@@ -113,7 +123,7 @@ class _Conversation:
             self.flags["fallback"] = True
         elif intent == CRISIS_INTENT:
             self.flags["crisis"] = True
-        elif intent == "faq" and user["answer_key"]:
+        elif intent == FAQ and user["answer_key"]:
             key = user["answer_key"][:128]
             self.answers[key] = self.answers.get(key, 0) + 1
         text = user["text"].strip()

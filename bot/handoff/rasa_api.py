@@ -7,7 +7,7 @@ with). How a staff reply reaches the patient: the `bot` event is appended with
 `append_events`) then sends the message through that channel's output (Twilio: an
 SMS; callback and socket.io: pushed to the client). The channel is the
 handoff's own, never "whichever channel wrote last": the shape of the
-conversation id decides for SMS and widget conversations (`bot.channels.ids`),
+conversation id decides for SMS and widget conversations (`bot.ids`),
 the handoff row's `channel` for the others (`reply_channel`). So a message
 injected from another channel can never make a staff reply vanish. Rasa executes
 these side effects only when `execute_side_effects` is true. The REST channel has
@@ -30,7 +30,7 @@ from typing import Any, Dict, List, Optional, Tuple, Union
 
 import requests
 
-from bot.channels import ids
+from bot import ids
 
 logger = logging.getLogger(__name__)
 
@@ -52,7 +52,7 @@ class RasaUnavailable(RasaError):
 def conversation_path(conversation_id: str) -> str:
     """The HTTP API path of a conversation, `/conversations/<conversation_id>`.
 
-    Only the id shapes the channels produce are accepted (`bot.channels.ids`:
+    Only the id shapes the channels produce are accepted (`bot.ids`:
     widget session ids, `sms-…` ids and the E.164 numbers of older SMS
     conversations, REST ids of letters, digits, `_` and `-`). None of them has a
     "/", ".", "%" or space, so an id can never step into another conversation's

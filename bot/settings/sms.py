@@ -4,7 +4,7 @@
   a messaging service SID, `MG...`), `TWILIO_WEBHOOK_URL` (exactly as configured
   at Twilio: signatures are computed over it), `TWILIO_API_BASE_URL` (tests point
   it at a fake Twilio), `TWILIO_VALIDATE_SIGNATURE` (off in a local run only);
-- `SMS_ID_SECRET`: the key of the SMS conversation ids (`bot.channels.ids`), 32+
+- `SMS_ID_SECRET`: the key of the SMS conversation ids (`bot.ids`), 32+
   characters, required outside a local run when the channel is configured; a
   local run without it uses a per-checkout secret in `var/sms_id_secret`;
 - `LOG_LEVEL`: the channel keeps its audit lines (opt-outs, withheld replies) at

@@ -204,7 +204,7 @@ def test_forget_keeps_who_viewed_the_patient_under_a_keyed_hash(engine, monkeypa
 
 def test_forget_by_number_finds_the_hashed_sms_conversation(engine):
     """SMS conversation ids are a keyed hash of the number (`sms-...`)."""
-    from bot.channels.ids import sms_conversation_id
+    from bot.ids import sms_conversation_id
 
     sms_id = sms_conversation_id(PHONE)
     add_conversation(engine, sms_id, [Turn("hello by SMS")], channel="twilio")

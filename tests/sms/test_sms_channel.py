@@ -18,7 +18,7 @@ import yaml
 from sqlalchemy import create_engine, text
 from twilio.request_validator import RequestValidator
 
-from bot.channels import ids
+from bot import ids
 from bot.channels.sms import format as sms_format
 from bot.channels.sms.sender import SEND_ATTEMPTS
 from bot.db.migrate import upgrade

@@ -10,7 +10,7 @@ import json
 
 import pytest
 
-from bot.channels import ids
+from bot import ids
 from bot.channels.limits import RateLimiter, too_fast_text
 from bot.channels.rest import MAX_BODY_BYTES, ClinicRestInput
 from bot.handoff import conversation_path, reply_channel

@@ -142,7 +142,7 @@ async def test_sms_patients_with_a_hashed_conversation_id_confirm_their_number(
     clinic_db, validator, dispatcher, tracker_factory, domain
 ):
     """The SMS id is a keyed hash; the number comes from the conversation's SMS."""
-    from bot.channels import ids
+    from bot import ids
     from bot.channels.sms import store as sms_store
     from bot.db.engine import get_engine, session_scope
 

@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from twilio.base.exceptions import TwilioRestException
 from twilio.request_validator import RequestValidator
 
-from bot.channels import ids
+from bot import ids
 from bot.channels.limits import RateLimiter
 from bot.channels.sms import sender as sms_sender
 from bot.channels.sms import webhook

@@ -15,10 +15,11 @@ from rasa.core.channels.channel import OutputChannel
 
 from bot.channels.sms.format import sms_bodies
 from bot.channels.sms.sender import SmsSender
+from bot.vocabulary import SMS
 
 logger = logging.getLogger(__name__)
 
-CHANNEL_NAME = "twilio"
+CHANNEL_NAME = SMS
 
 
 class TwilioSmsOutput(OutputChannel):

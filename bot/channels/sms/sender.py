@@ -16,9 +16,10 @@ import logging
 import random
 from typing import Any, Callable, Dict, List, Optional, Sequence
 
-from bot.channels import ids
+from bot import ids
 from bot.channels.sms import store
 from bot.db.engine import get_engine, session_scope
+from bot.db.offloop import off_loop
 from bot.phi import mask_phone
 from bot.settings.sms import SmsSettings
 
@@ -107,7 +108,7 @@ class SmsSender:
             with session_scope(self._engine()) as session:
                 return function(session, *args)
 
-        return await asyncio.to_thread(call)
+        return await off_loop(call)
 
     def client(self) -> Any:
         """The twilio REST client (asyncio), pointed at `api_base_url`."""

@@ -198,7 +198,7 @@ def last_offered_buttons(
 def phone_for_conversation(session: Session, conversation_id: str) -> Optional[str]:
     """The number an SMS conversation's messages went to, or None if none did.
 
-    SMS conversation ids are an HMAC of the number (`bot.channels.ids`), so the
+    SMS conversation ids are an HMAC of the number (`bot.ids`), so the
     number of a conversation (for a staff reply after a restart, or to show staff
     whom they answer) is read from its outbound records.
     """

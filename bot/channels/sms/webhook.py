@@ -15,7 +15,7 @@ For each POST from Twilio (`TwilioSmsInput`):
 5. "1", "2" or an option's words become that option's payload (the options of the
    last message sent to the number, kept in `sms_messages`), then Rasa handles
    the message with the number's SMS conversation id as the sender id:
-   `sms-` and an HMAC of the number (`bot.channels.ids.sms_conversation_id`), a
+   `sms-` and an HMAC of the number (`bot.ids.sms_conversation_id`), a
    shape no other channel accepts, so no REST or widget client can write into
    (or read back) an SMS patient's conversation.
 
@@ -36,7 +36,7 @@ from sanic import Blueprint, response
 from sanic.request import Request, RequestParameters
 from sanic.response import HTTPResponse
 
-from bot.channels import ids
+from bot import ids
 from bot.channels.limits import RateLimiter, too_fast_text
 from bot.channels.sms.format import pick_option, split_for_sms
 from bot.channels.sms.keywords import handle_keyword

@@ -12,6 +12,7 @@ from sqlalchemy.engine import Connection
 from bot.db import events
 from bot.db.models import MessageCorrection
 from bot.settings import PROJECT_ROOT
+from bot.vocabulary import FAQ
 
 _correction = MessageCorrection.__table__
 
@@ -23,14 +24,17 @@ def catalog_labels() -> Tuple[str, ...]:
         (PROJECT_ROOT / "catalog" / "faq-catalog.yml").read_text(encoding="utf-8")
     )
     return tuple(
-        [f"faq/{key}" for key in sorted(catalog["faq"])] + sorted(catalog["intents"])
+        [f"{FAQ}/{key}" for key in sorted(catalog["faq"])] + sorted(catalog["intents"])
     )
 
 
 @lru_cache(maxsize=1)
 def answer_keys() -> Tuple[str, ...]:
     """The catalog's FAQ answer keys."""
-    return tuple(label[4:] for label in catalog_labels() if label.startswith("faq/"))
+    prefix = f"{FAQ}/"
+    return tuple(
+        label[len(prefix) :] for label in catalog_labels() if label.startswith(prefix)
+    )
 
 
 def correct_message(
@@ -53,8 +57,8 @@ def correct_message(
         raise LookupError("no such patient message in this conversation")
     user = events.parse_user_event(row.data)
     predicted = (
-        f"faq/{user['answer_key']}"
-        if user["intent"] == "faq" and user["answer_key"]
+        f"{FAQ}/{user['answer_key']}"
+        if user["intent"] == FAQ and user["answer_key"]
         else user["intent"]
     )
     connection.execute(sa.delete(_correction).where(_correction.c.event_id == event_id))

@@ -10,15 +10,22 @@ from sqlalchemy.engine import Connection
 
 from bot.db import events
 from bot.db.models import MessageCorrection
+from bot.vocabulary import (
+    ACTION_CLARIFY,
+    ACTION_CRISIS_RESPONSE,
+    ACTION_HANDOFF,
+    ACTION_SESSION_START,
+    ACTION_SUBMIT_INTAKE,
+)
 
 TRANSCRIPT_LIMIT = 2000  # events shown of one conversation
 # Non-message events shown in a transcript, with what staff read.
 NOTABLE_ACTIONS = {
-    "action_handoff": "handed to staff",
-    "action_crisis_response": "crisis guidance sent",
-    "action_submit_intake": "intake request submitted",
-    "action_clarify": "asked the patient to clarify",
-    "action_session_start": "session started",
+    ACTION_HANDOFF: "handed to staff",
+    ACTION_CRISIS_RESPONSE: "crisis guidance sent",
+    ACTION_SUBMIT_INTAKE: "intake request submitted",
+    ACTION_CLARIFY: "asked the patient to clarify",
+    ACTION_SESSION_START: "session started",
 }
 
 _correction = MessageCorrection.__table__

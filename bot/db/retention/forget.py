@@ -10,10 +10,10 @@ from typing import Dict, Iterable, Optional, Set
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
+from bot import phi
 from bot.db import summaries
 from bot.db.events import EVENTS
 from bot.db.models import (
-    E164_PATTERN,
     AuditEntry,
     ConversationSummary,
     IntakeRequest,
@@ -47,11 +47,11 @@ def _patient_conversations(
     """`ids`, and with a phone number its SMS conversations and intakes' ones.
 
     A number's SMS conversation is `sms-` and a keyed hash of it
-    (`bot.channels.ids.sms_conversation_id`); older ones used the number itself
+    (`bot.ids.sms_conversation_id`); older ones used the number itself
     (and `whatsapp:` + number). Conversations the bot texted the number from are
     found through `sms_messages` too, in case this process lacks the SMS key.
     """
-    from bot.channels.ids import sms_conversation_id
+    from bot.ids import sms_conversation_id
 
     ids = set(ids)
     if not phone:
@@ -287,7 +287,7 @@ def forget(
         What was deleted, with the Twilio SIDs of the patient's messages.
     """
     ids = {c for c in conversation_ids if c}
-    if phone is not None and not E164_PATTERN.fullmatch(phone):
+    if phone is not None and not phi.is_e164(phone):
         raise ValueError("phone must be in E.164 form, e.g. +15551234567")
     existing = existing_tables(engine)
     ids = _patient_conversations(engine, existing, ids, phone)

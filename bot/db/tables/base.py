@@ -13,7 +13,6 @@ Timestamps are timezone-aware UTC datetimes on both databases.
 
 from __future__ import annotations
 
-import re
 from datetime import datetime, timezone
 from typing import Any, NamedTuple
 
@@ -21,8 +20,9 @@ from sqlalchemy import Boolean, CheckConstraint, Column, DateTime, MetaData, fal
 from sqlalchemy.orm import declarative_base
 from sqlalchemy.types import TypeDecorator
 
+from bot import phi
+
 # E.164: "+", a non-zero country code digit, at most 15 digits in all (ASCII only).
-E164_PATTERN = re.compile(r"\+[1-9][0-9]{1,14}")
 
 metadata = MetaData(
     naming_convention={
@@ -187,7 +187,7 @@ def flag_column(name: str) -> Column:
 
 
 def check_phone(field: str, value: Any) -> str:
-    """Refuses a phone number that is not in E.164 form."""
-    if not E164_PATTERN.fullmatch(value):
-        raise InvalidValueError(field, "must be in E.164 form: + and 2-15 digits")
+    """Refuses a phone number that is not in E.164 form (`bot.phi`, the one rule)."""
+    if not phi.is_e164(value):
+        raise InvalidValueError(field, "must be a possible number in E.164 form")
     return value

@@ -1,4 +1,4 @@
-"""The SMS channel's tables (`bot.channels.twilio_sms`): opt-outs, outbound messages."""
+"""The SMS channel's tables (`bot.channels.sms`): opt-outs, outbound messages."""
 
 from __future__ import annotations
 

@@ -35,10 +35,7 @@ from typing import Any, Optional
 
 from bot import phi
 from bot.settings import sms as sms_settings
-
-WIDGET = "socketio"
-SMS = "twilio"
-REST = "rest"
+from bot.vocabulary import REST, SMS, WIDGET
 
 SMS_PREFIX = "sms-"
 _WIDGET_ID = re.compile(r"[0-9a-f]{32}")
