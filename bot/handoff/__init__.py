@@ -26,14 +26,15 @@ resume is appended first, then the row closed (`HandoffService.resume`). Where
 Rasa itself forgets (a new session clears the pause flag), the session start
 asks `hold.held_by_staff` and pauses again; a pause whose handoff is gone (a
 closed row without a resume) is not a hold, since nobody on the queue would ever
-release it. The console serialises reply and resume per handoff
-(`bot.console.handoff_desk`, a lease), since both write the two places.
+release it. Staff actions (reply, claim, hand back) run one at a time per handoff
+(`desk`, a lease), since reply and resume both write the two places.
 
 Modules, in the order a takeover happens:
 
 - `hold`: the truth and the one answer (pure; the action server uses it too);
 - `rasa_api`: Rasa's HTTP API (events appended to a conversation, errors);
-- `service`: `HandoffService`, the staff side (reply, resume, pause).
+- `service`: `HandoffService`, the staff side (reply, resume, pause);
+- `desk`: what the console's staff do with a handoff, under a lease per handoff.
 """
 
 from __future__ import annotations

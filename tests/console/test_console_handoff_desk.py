@@ -21,11 +21,12 @@ import pytest
 import requests
 import sqlalchemy as sa
 
-from bot.console import auth, handoff_desk
+from bot.console import auth
 from bot.db.engine import dispose_engines, get_engine, session_scope
 from bot.db.migrate import upgrade
 from bot.db.models import AuditEntry, Handoff, HandoffLock, utcnow
 from bot.db.repository import claim_handoff, open_handoff
+from bot.handoff import desk as handoff_desk
 from tests.conftest import BACKENDS
 from tests.console.conftest import (
     ADMIN,

@@ -1,6 +1,6 @@
 """The handoff queue: urgent first; claim, reply through the patient's channel, resume.
 
-Replies and the return to the bot go through `bot.console.handoff_desk`, which
+Replies and the return to the bot go through `bot.handoff.desk`, which
 runs them one at a time per handoff and calls `bot.handoff.HandoffService`
 (Rasa's HTTP API), so a reply reaches the patient on their channel (widget,
 SMS), signed with the staff member's display name. Closing a handoff someone
@@ -17,7 +17,7 @@ from sanic import Blueprint, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
-from bot.console import handoff_desk, privacy
+from bot.console import privacy
 from bot.console.services import handoffs as service
 from bot.console.web import (
     client_ip,
@@ -31,6 +31,7 @@ from bot.console.web import (
 from bot.db.offloop import off_loop
 from bot.db.repository import HandoffStateError
 from bot.handoff import MAX_REPLY_LENGTH, RasaUnavailable
+from bot.handoff import desk as handoff_desk
 
 bp = Blueprint("handoffs")
 

@@ -1,6 +1,6 @@
 """The staff side of a handoff: the queue, claim, reply, hand back; each audited.
 
-Replies and hand-backs go through `bot.console.handoff_desk` (one at a time per
+Replies and hand-backs go through `bot.handoff.desk` (one at a time per
 handoff, Rasa's HTTP API through `bot.handoff.HandoffService`); the audit entry
 is written once the step succeeded.
 """
@@ -9,11 +9,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from bot.console import handoff_desk
 from bot.console.auth import SignedIn
 from bot.db.engine import session_scope
 from bot.db.queries import audit
 from bot.db.repository import list_open_handoffs
+from bot.handoff import desk as handoff_desk
 
 
 def queue(engine):

@@ -2,7 +2,7 @@
 
 A lease is a row, taken by one INSERT … ON CONFLICT DO NOTHING and released by
 deleting it, so it is never a transaction held across a call to Rasa (see
-`bot.console.handoff_desk`). An expired lease (a crashed process) is cleared by
+`bot.handoff.desk`). An expired lease (a crashed process) is cleared by
 the next taker.
 """
 

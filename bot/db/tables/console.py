@@ -13,7 +13,7 @@
 - `console_audit_log`: who viewed or changed which conversation or intake request
   (also failed sign-ins, counted per client address for throttling).
 - `console_handoff_locks`: a short lease per handoff while a reply or a hand-back
-  talks to Rasa, so the two never interleave (`bot.console.handoff_desk`).
+  talks to Rasa, so the two never interleave (`bot.handoff.desk`).
 
 `bot.db.models` imports this module, so `bot.db.models.metadata`
 (migrations, `tests/unit/test_db.py`) always includes these tables.

@@ -1,4 +1,4 @@
-"""What the console does with a handoff, one operation at a time per handoff.
+"""What staff do with a handoff (reply, claim, hand back), one at a time per handoff.
 
 `bot.handoff.HandoffService` talks to Rasa: `reply()` claims the handoff, then
 pauses the conversation and sends the message; `resume()` un-pauses it, then
@@ -27,16 +27,27 @@ from __future__ import annotations
 import secrets
 import time
 from contextlib import contextmanager
-from typing import Iterator, Optional
+from typing import Iterator, Optional, Protocol
 
 from sqlalchemy.engine import Engine
 
-from bot.console.auth import SignedIn
 from bot.db.engine import session_scope
 from bot.db.models import Handoff
 from bot.db.queries import handoffs as leases
 from bot.db.repository import HandoffStateError, claim_handoff
-from bot.handoff import HandoffService
+from bot.handoff.service import HandoffService
+
+
+class SignedIn(Protocol):
+    """The staff member acting: the console's signed-in user satisfies it."""
+
+    @property
+    def email(self) -> str:
+        """Their sign-in email: the claim on a handoff (never shown to patients)."""
+
+    @property
+    def display_name(self) -> Optional[str]:
+        """What patients read above their replies."""
 
 LEASE_SECONDS = 90  # > the longest Rasa call: 3.05 s to connect + 20 s to answer
 WAIT_SECONDS = 30.0  # how long a second request waits for the first to finish
