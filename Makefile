@@ -67,12 +67,14 @@ train: install ## Train the model if data or config changed (Rasa's fingerprint)
 run: train ## Install, train if needed, start the bot :5005, actions :5055, demo :8000, console :8080
 	$(PY) -m bot.serve
 
-test: install chromium ## Install, validate the data, run the whole test suite
+test: install chromium lint ## Install, lint and type-check, validate the data, run the whole test suite
 	$(PY) -m rasa data validate --fail-on-warnings
 	$(PY) -m pytest -p no:cacheprovider $(PYTEST_ARGS)
 
-lint: install ## Ruff (pydocstyle, Google convention)
+lint: install ## Ruff check (pydocstyle, Google convention), ruff format check, mypy on bot/ and actions/
 	$(PY) -m ruff check bot actions tests benchmarks
+	$(PY) -m ruff format --check bot actions tests benchmarks
+	$(PY) -m mypy
 
 bench: install ## NLU benchmark: accuracy vs a TF-IDF baseline, speed, memory
 	$(PY) benchmarks/nlu_bench.py $(BENCH_ARGS)

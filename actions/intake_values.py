@@ -161,5 +161,3 @@ def strip_correction(text: str) -> str:
     """The value part of "actually my name is Ana Lopez" -> "Ana Lopez"."""
     match = re.search(r"\b(?:is|to|be)\s+(.+)$", text, re.I)
     return (match.group(1) if match else text).strip(" .!")
-
-

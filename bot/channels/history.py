@@ -73,7 +73,11 @@ def history_messages(events: List[Dict[str, Any]]) -> List[Dict[str, Any]]:
                 parts = [hidden]
             staff = staff_name(event.get("metadata"))
             for part in parts or ([""] if buttons else []):
-                message = {"sender": "bot", "text": part, "quick_replies": []}
+                message: Dict[str, Any] = {
+                    "sender": "bot",
+                    "text": part,
+                    "quick_replies": [],
+                }
                 messages.append({**message, **({"staff_name": staff} if staff else {})})
             if buttons:
                 replies = [

@@ -55,7 +55,17 @@ import json
 import logging
 import time
 import uuid
-from typing import Any, Awaitable, Callable, Dict, List, Optional, Text, Tuple
+from typing import (
+    Any,
+    Awaitable,
+    Callable,
+    Dict,
+    List,
+    Optional,
+    Text,
+    Tuple,
+    TypeGuard,
+)
 
 from rasa.core.channels.channel import OutputChannel, UserMessage
 from rasa.core.channels.socketio import SocketBlueprint, SocketIOInput, SocketIOOutput
@@ -79,7 +89,7 @@ MAX_METADATA_BYTES = 2048  # the widget sends none; more is refused, never store
 MAX_PACKET_BYTES = 64 * 1024  # engine.io's limit for one packet (its default: 1 MB)
 
 
-def is_session_id(value: Any) -> bool:
+def is_session_id(value: Any) -> TypeGuard[str]:
     """True for a session id this channel hands out (32 lowercase hex characters)."""
     return ids.is_widget_id(value)
 
@@ -131,7 +141,7 @@ class ClinicSocketIOInput(SocketIOInput):
         channel = super().from_credentials(credentials)
         if credentials.get("cors_allowed_origins"):  # else the environment's
             channel.cors_allowed_origins = credentials["cors_allowed_origins"]
-        return channel  # type: ignore[return-value]
+        return channel
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -178,6 +188,7 @@ class ClinicSocketIOInput(SocketIOInput):
             if is_session_id(requested):
                 tracker = await self._tracker(blueprint, requested)
             if tracker is not None and self._live(tracker):
+                assert isinstance(requested, str)  # a tracker is only looked up by id
                 session_id = requested
             else:  # new, unknown to the server, or idle too long: a new session
                 session_id, tracker = uuid.uuid4().hex, None

@@ -309,7 +309,7 @@ def claim_handoff(session: Session, handoff_id: int, *, claimed_by: str) -> Hand
         LookupError: no such handoff.
     """
     rule = HANDOFF_TEXT_RULES["claimed_by"]._replace(required=True, nullable=False)
-    claimed_by = check_text("claimed_by", claimed_by, rule)
+    check_text("claimed_by", claimed_by, rule)
     result = session.execute(
         update(Handoff)
         .where(Handoff.id == handoff_id, Handoff.status == "open")

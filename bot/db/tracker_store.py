@@ -262,6 +262,5 @@ class ClinicTrackerStore(SQLTrackerStore):
 def _begun_before(tracker: DialogueStateTracker, moment: float) -> bool:
     """True when the tracker holds an event from `moment` or earlier."""
     return any(
-        event.timestamp is None or event.timestamp <= moment
-        for event in tracker.events
+        event.timestamp is None or event.timestamp <= moment for event in tracker.events
     )

@@ -65,7 +65,8 @@ class CrisisDetector(LearnedComponent):
 
     def train(self, training_data: TrainingData) -> Resource:
         """Learns the `crisis` examples against every other example."""
-        crisis, other = [], []
+        crisis: List[str] = []
+        other: List[str] = []
         for example in training_data.intent_examples:
             text = example.get(TEXT)
             if text:

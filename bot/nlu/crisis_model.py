@@ -12,7 +12,7 @@ no Rasa import.
 from __future__ import annotations
 
 import re
-from typing import List, Sequence
+from typing import Any, List, Sequence
 
 import numpy as np
 
@@ -37,7 +37,7 @@ class CrisisModel:
     def __init__(self, C: float = 4.0, random_state: int = 42) -> None:
         self.C = C
         self.random_state = random_state
-        self.pipeline = None
+        self.pipeline: Any = None  # a scikit-learn Pipeline once fitted
 
     def fit(self, crisis: Sequence[str], other: Sequence[str]) -> CrisisModel:
         """Trains on crisis and non-crisis example messages."""

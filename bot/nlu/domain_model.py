@@ -30,7 +30,7 @@ import math
 import re
 from functools import lru_cache
 from pathlib import Path
-from typing import Dict, Iterable, List, Sequence, Tuple
+from typing import Any, Dict, Iterable, List, Sequence, Tuple
 
 import numpy as np
 
@@ -132,8 +132,9 @@ class DomainModel:
     def __init__(self, C: float = 4.0, random_state: int = 42) -> None:
         self.C = C
         self.random_state = random_state
-        self.sparse = None
-        self.stacker = None
+        # scikit-learn estimators (untyped) once fitted.
+        self.sparse: Any = None
+        self.stacker: Any = None
         self.in_vocab: Dict[str, int] = {}
         self.off_vocab: Dict[str, int] = {}
         self.in_total = 1
@@ -238,7 +239,8 @@ def split_examples(
 ) -> Tuple[List[str], List[str]]:
     """(in-domain texts, off-domain texts) from (text, label) pairs."""
     off = set(off_labels)
-    in_domain, off_domain = [], []
+    in_domain: List[str] = []
+    off_domain: List[str] = []
     for text, label in pairs:
         (off_domain if label in off else in_domain).append(text)
     return in_domain, off_domain

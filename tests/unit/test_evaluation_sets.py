@@ -10,9 +10,7 @@ from tests.conftest import CATALOG, ROOT
 NLU_SETS = ROOT / "tests" / "nlu"
 SETS = sorted(NLU_SETS.glob("*.yml")) + sorted((NLU_SETS / "dev").glob("*.yml"))
 TRAINING = load_many(sorted((ROOT / "data" / "nlu").glob("*.yml")))
-LABELS = {f"faq/{key}" for key in CATALOG["faq"]} | set(CATALOG["intents"]) | {
-    ORDINARY
-}
+LABELS = {f"faq/{key}" for key in CATALOG["faq"]} | set(CATALOG["intents"]) | {ORDINARY}
 
 
 def _key(text: str) -> str:

@@ -114,9 +114,7 @@ async def test_a_correction_at_another_step_updates_the_right_answer(
     }
     assert await validator.validate_phone(
         "617 555 0143", dispatcher, tracker, domain
-    ) == {
-        "phone": "+16175550143"
-    }
+    ) == {"phone": "+16175550143"}
 
 
 async def test_sms_patients_confirm_the_number_they_text_from(

@@ -171,6 +171,7 @@ def check_password(
     if not reserved:
         common._verify(_DUMMY_HASH, password)
         raise SignInError("unknown email" if user is None else "locked")
+    assert user is not None  # a try is only reserved for an existing account
     if not common._verify(user.password_hash, password) or not user.active:
         raise SignInError("wrong password or disabled")
     needs_totp = user.totp_secret is not None

@@ -63,6 +63,7 @@ def issue_reset(engine, secret_key: str, user_id: int, admin_id: int, admin, ip)
     with session_scope(engine) as session:
         token = auth.issue_reset(session, secret_key, user_id)
         user = accounts.account(session, user_id)
+        assert user is not None  # auth.issue_reset raised LookupError otherwise
         audit.record(
             session.connection(),
             admin,

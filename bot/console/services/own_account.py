@@ -11,6 +11,7 @@ def details(engine, user_id: int):
     """What the Account page shows of the signed-in staff member."""
     with session_scope(engine) as session:
         user = accounts.account(session, user_id)
+        assert user is not None  # the signed-in account (accounts are never deleted)
         return {
             "email": user.email,
             "display_name": user.display_name or "",

@@ -18,6 +18,7 @@ touched.
 from __future__ import annotations
 
 from alembic import context
+from alembic.runtime.environment import NameFilterParentNames, NameFilterType
 from sqlalchemy.engine import Connection
 
 from bot.db.engine import get_engine
@@ -28,7 +29,9 @@ VERSION_TABLE = "clinic_alembic_version"
 POSTGRES_LOCK_ID = 0x636C696E6963  # "clinic"
 
 
-def _include_name(name: str | None, type_: str, parent_names: dict) -> bool:
+def _include_name(
+    name: str | None, type_: NameFilterType, parent_names: NameFilterParentNames
+) -> bool:
     if type_ == "table":
         return name in metadata.tables
     return True
