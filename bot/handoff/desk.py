@@ -49,6 +49,7 @@ class SignedIn(Protocol):
     def display_name(self) -> Optional[str]:
         """What patients read above their replies."""
 
+
 LEASE_SECONDS = 90  # > the longest Rasa call: 3.05 s to connect + 20 s to answer
 WAIT_SECONDS = 30.0  # how long a second request waits for the first to finish
 POLL_SECONDS = 0.05
