@@ -10,6 +10,13 @@ from rasa_sdk.events import ConversationPaused, EventType
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions import store
+from bot.db.tables.patients import (
+    REASON_CRISIS,
+    REASON_FALLBACK,
+    REASON_LOGISTICS,
+    REASON_MEDICAL_ADVICE,
+    REASON_REQUESTED,
+)
 from bot.settings import get_settings
 from bot.vocabulary import (
     ACTION_CLARIFY,
@@ -30,10 +37,10 @@ SUMMARY_LIMIT = 500
 
 # The bot's previous action says why the patient wants a person.
 _REASON_AFTER = {
-    UTTER_NO_MEDICAL_ADVICE: "medical_advice",
-    UTTER_CANNOT_ANSWER_LOGISTICS: "logistics",
-    ACTION_CLARIFY: "fallback",
-    ACTION_CRISIS_RESPONSE: "crisis",
+    UTTER_NO_MEDICAL_ADVICE: REASON_MEDICAL_ADVICE,
+    UTTER_CANNOT_ANSWER_LOGISTICS: REASON_LOGISTICS,
+    ACTION_CLARIFY: REASON_FALLBACK,
+    ACTION_CRISIS_RESPONSE: REASON_CRISIS,
 }
 
 
@@ -101,9 +108,9 @@ class ActionHandoff(Action):
     ) -> List[EventType]:
         """Records the handoff, then pauses or offers the form."""
         intent = (tracker.latest_message.get("intent") or {}).get("name")
-        reason = _REASON_AFTER.get(previous_bot_action(tracker) or "", "requested")
+        reason = _REASON_AFTER.get(previous_bot_action(tracker) or "", REASON_REQUESTED)
         if intent == NLU_FALLBACK:
-            reason = "fallback"
+            reason = REASON_FALLBACK
         try:
             await open_handoff(tracker, reason)
         except store.StoreError:

@@ -9,6 +9,7 @@ from rasa_sdk.executor import CollectingDispatcher
 
 from actions import store
 from actions.handoff import open_handoff
+from bot.db.tables.patients import REASON_CRISIS
 from bot.vocabulary import ACTION_CRISIS_RESPONSE, CRISIS_FLAGGED
 
 logger = logging.getLogger(__name__)
@@ -36,7 +37,7 @@ class ActionCrisisResponse(Action):
     ) -> List[EventType]:
         """Flags the conversation and opens (or escalates) an urgent handoff."""
         try:
-            await open_handoff(tracker, "crisis", urgent=True)
+            await open_handoff(tracker, REASON_CRISIS, urgent=True)
         except store.StoreError:
             logger.error("Crisis handoff could not be stored; the slot flag remains.")
         return [SlotSet(CRISIS_FLAGGED, True)]

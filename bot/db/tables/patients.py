@@ -31,7 +31,19 @@ from bot.db.tables.base import (
 )
 
 INTAKE_STATUSES = ("new", "contacted", "scheduled", "closed")
-HANDOFF_REASONS = ("requested", "fallback", "medical_advice", "logistics", "crisis")
+# Why a patient was handed to staff (`handoffs.reason`).
+REASON_REQUESTED = "requested"  # asked for a person
+REASON_FALLBACK = "fallback"  # after "Did you mean...?"
+REASON_MEDICAL_ADVICE = "medical_advice"  # after "I can't advise on your own case"
+REASON_LOGISTICS = "logistics"  # after "the article does not say" (cost, insurance...)
+REASON_CRISIS = "crisis"  # crisis guidance sent: urgent
+HANDOFF_REASONS = (
+    REASON_REQUESTED,
+    REASON_FALLBACK,
+    REASON_MEDICAL_ADVICE,
+    REASON_LOGISTICS,
+    REASON_CRISIS,
+)
 HANDOFF_STATUSES = ("open", "claimed", "closed")
 HANDOFF_ACTIVE_STATUSES = ("open", "claimed")
 
