@@ -19,7 +19,8 @@ import pytest
 
 from bot.serve import commands
 from bot.settings import load_settings
-from tests.conftest import ROOT, free_port, wait_for_http
+from tests.support.net import free_port, wait_for_http
+from tests.support.paths import ROOT
 
 pytestmark = pytest.mark.server
 

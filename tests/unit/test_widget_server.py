@@ -14,7 +14,8 @@ import urllib.request
 
 import pytest
 
-from tests.conftest import ROOT, free_port, wait_for_http
+from tests.support.net import free_port, wait_for_http
+from tests.support.paths import ROOT
 
 SERVER_URL = "https://rasa.clinic.example"
 
