@@ -19,7 +19,8 @@ import pytest
 
 from bot.serve import commands
 from bot.settings import load_settings
-from tests.conftest import ROOT, free_port, wait_for_http
+from tests.support.net import free_port
+from tests.support.servers import Command, started
 
 pytestmark = pytest.mark.server
 
@@ -85,29 +86,20 @@ def action_server(tmp_path_factory):
             "RASA_API_TOKEN": "x" * 32,
         }
     )
-    log = open(tmp / "action_server.log", "w")
-    process = subprocess.Popen(
-        commands(settings)["action server"],
-        cwd=ROOT,
+    command = Command(
+        name="action server",
+        argv=commands(settings)["action server"],
         env=settings.child_environment(),
-        stdout=log,
-        stderr=subprocess.STDOUT,
+        log_path=tmp / "action_server.log",
+        health_url=f"http://127.0.0.1:{port}/health",
     )
-    try:
-        wait_for_http(f"http://127.0.0.1:{port}/health", 60, process)
+    with started(command) as processes:
         yield {
             "url": f"http://127.0.0.1:{port}",
             "port": port,
-            "process": process,
+            "process": processes["action server"],
             "log": tmp / "action_server.log",
         }
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-        log.close()
 
 
 def still_up(server):

@@ -14,8 +14,8 @@ import urllib.request
 import pytest
 from sqlalchemy import create_engine, text
 
-from tests.conftest import free_port
-from tests.servers import run_servers
+from tests.support.net import free_port
+from tests.support.servers import run_servers
 
 pytestmark = [pytest.mark.model, pytest.mark.server]
 

@@ -16,7 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 import requests
 
-from tests.servers import run_servers
+from tests.support.servers import run_servers
 
 pytestmark = [pytest.mark.model, pytest.mark.server]
 

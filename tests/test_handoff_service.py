@@ -34,8 +34,9 @@ from bot.handoff import (
     RasaUnavailable,
     conversation_path,
 )
-from tests.conftest import ROOT, free_port
-from tests.servers import run_servers
+from tests.support.net import free_port
+from tests.support.paths import ROOT
+from tests.support.servers import run_servers
 
 TOKEN = "handoff-token-0123456789abcdefghij"
 ANSWERS = yaml.safe_load((ROOT / "data" / "responses" / "faq.yml").read_text())[

@@ -14,7 +14,7 @@ import pytest
 from sqlalchemy import create_engine, text
 
 from bot.db.migrate import upgrade
-from tests.servers import run_servers
+from tests.support.servers import run_servers
 
 pytestmark = [pytest.mark.model, pytest.mark.server]
 

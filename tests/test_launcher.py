@@ -19,7 +19,8 @@ import pytest
 
 from bot.serve import commands
 from bot.settings import load_settings
-from tests.conftest import ROOT, free_port, wait_for_http
+from tests.support.net import free_port, wait_for_http
+from tests.support.servers import Command, started
 
 pytestmark = [pytest.mark.model, pytest.mark.server]
 
@@ -84,31 +85,24 @@ def launcher(trained_model, tmp_path_factory):
     env.pop("APP_ENV", None)
     env.pop("HOST", None)
     log_path = tmp / "launcher.log"
-    log = open(log_path, "w")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "bot.serve", "--model", str(trained_model)],
-        cwd=ROOT,
+    command = Command(
+        name="launcher",
+        argv=[sys.executable, "-m", "bot.serve", "--model", str(trained_model)],
         env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
+        log_path=log_path,
+        health_url=f"http://127.0.0.1:{ports['RASA_PORT']}/",
+        start_seconds=240,
+        stop_signal=signal.SIGINT,
+        stop_seconds=40,
     )
-    try:
-        wait_for_http(f"http://127.0.0.1:{ports['RASA_PORT']}/", 240, process)
+    with started(command) as processes:
         yield {
-            "process": process,
+            "process": processes["launcher"],
             "ports": ports,
             "env": env,
             "tmp": tmp,
             "log": log_path,
         }
-    finally:
-        if process.poll() is None:
-            process.send_signal(signal.SIGINT)
-            try:
-                process.wait(timeout=40)
-            except subprocess.TimeoutExpired:
-                process.kill()
-        log.close()
 
 
 def test_the_launcher_serves(launcher):

@@ -11,7 +11,7 @@ import yaml
 
 from actions.faq_topics import TOPICS
 from bot.nlu import evaluation
-from tests.conftest import FAQ_KEYS, ROOT
+from tests.support.paths import FAQ_KEYS, ROOT
 
 pytestmark = pytest.mark.model
 

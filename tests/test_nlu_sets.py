@@ -11,7 +11,7 @@ from __future__ import annotations
 import pytest
 
 from bot.nlu import evaluation
-from tests.conftest import ROOT
+from tests.support.paths import ROOT
 
 pytestmark = pytest.mark.model
 

@@ -20,7 +20,7 @@ from bot.db.engine import get_engine, session_scope
 from bot.db.migrate import upgrade
 from bot.db.repository import open_handoff
 from bot.handoff import HandoffService
-from tests.servers import run_servers
+from tests.support.servers import run_servers
 
 pytestmark = [pytest.mark.model, pytest.mark.server]
 

@@ -13,7 +13,7 @@ import sqlite3
 import pytest
 import requests
 
-from tests.servers import run_servers
+from tests.support.servers import run_servers
 
 pytestmark = [pytest.mark.model, pytest.mark.server]
 

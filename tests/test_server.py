@@ -10,8 +10,8 @@ import urllib.request
 import pytest
 import yaml
 
-from tests.conftest import ROOT
-from tests.servers import run_servers
+from tests.support.paths import ROOT
+from tests.support.servers import run_servers
 
 pytestmark = [pytest.mark.model, pytest.mark.server]
 

@@ -11,7 +11,7 @@ at once (see `migrations/env.py`). From a shell::
 To add a migration, write `migrations/versions/0002_<what>.py` with
 `down_revision = "0001"` (`alembic_config()` also works with Alembic's own
 commands, e.g. `alembic.command.revision(alembic_config(), "msg",
-autogenerate=True)`), then update `bot.db.models` to match; `tests/unit/test_db.py`
+autogenerate=True)`), then update `bot.db.models` to match; `tests/unit/db/test_db.py`
 checks the two agree.
 """
 

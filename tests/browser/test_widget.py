@@ -1,10 +1,10 @@
 """The website chat widget in a real browser, against the real product.
 
 Headless Debian Chromium (Playwright) opens the demo page served by the widget
-server of `tests.servers.run_servers`, which talks to a real Rasa server (socket.io
-channel with session persistence) and action server. One set of servers for the
-module; each test uses a fresh browser context (its own localStorage: a new
-patient).
+server of `tests.support.servers.run_servers`, which talks to a real Rasa server
+(socket.io channel with session persistence) and action server. One set of
+servers for the module; each test uses a fresh browser context (its own
+localStorage: a new patient).
 """
 
 from __future__ import annotations
@@ -15,9 +15,9 @@ import secrets
 import pytest
 import yaml
 
-from tests.conftest import ROOT
-from tests.console.conftest import ADMIN, sign_in
-from tests.servers import run_servers
+from tests.support.console import ADMIN, sign_in
+from tests.support.paths import ROOT
+from tests.support.servers import run_servers
 
 pytestmark = [pytest.mark.model, pytest.mark.server, pytest.mark.browser]
 

@@ -19,8 +19,8 @@ from playwright.sync_api import expect
 
 from bot.db.engine import session_scope
 from bot.db.repository import open_handoff
-from tests.console.conftest import ADMIN, http_sign_in, sign_in, totp_code
-from tests.console.seed import XSS_IMG, XSS_SCRIPT
+from tests.support.console import ADMIN, http_sign_in, sign_in, totp_code
+from tests.support.seed import XSS_IMG, XSS_SCRIPT
 
 pytestmark = pytest.mark.browser
 

@@ -21,8 +21,7 @@ import sqlalchemy as sa
 from bot.console import auth
 from bot.db.engine import session_scope
 from bot.db.models import AuditEntry, ConsoleUser, utcnow
-from tests.conftest import ROOT
-from tests.console.conftest import (
+from tests.support.console import (
     ADMIN,
     STAFF,
     TOTP_SECRETS,
@@ -30,6 +29,7 @@ from tests.console.conftest import (
     http_sign_in,
     totp_code,
 )
+from tests.support.paths import ROOT
 
 USERS = ConsoleUser.__table__
 AUDIT = AuditEntry.__table__

@@ -26,9 +26,9 @@ from playwright.sync_api import expect
 
 from bot.db.engine import dispose_engines, get_engine
 from bot.db.migrate import upgrade
-from tests.conftest import ROOT
-from tests.console.conftest import ADMIN, sign_in
-from tests.servers import run_servers
+from tests.support.console import ADMIN, sign_in
+from tests.support.paths import ROOT
+from tests.support.servers import run_servers
 
 RESPONSES = yaml.safe_load((ROOT / "data" / "responses" / "faq.yml").read_text())[
     "responses"

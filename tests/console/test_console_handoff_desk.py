@@ -1,7 +1,7 @@
 """Issue 10 #12 (who patients see) and #13 (reply and hand-back racing).
 
 A real console on real SQLite and real PostgreSQL, over real HTTP, with a stand-in
-for Rasa's HTTP API (`tests.console.rasa_stub`) that records what reaches the
+for Rasa's HTTP API (`tests.support.rasa_stub`) that records what reaches the
 patient's conversation and answers slowly, like a Rasa busy delivering a
 message: the window in which a reply and a hand-back sent at the same moment
 used to interleave (un-pause, pause, close) and leave the patient with a silent
@@ -27,17 +27,10 @@ from bot.db.migrate import upgrade
 from bot.db.models import AuditEntry, Handoff, HandoffLock, utcnow
 from bot.db.repository import claim_handoff, open_handoff
 from bot.handoff import desk as handoff_desk
-from tests.conftest import BACKENDS
-from tests.console.conftest import (
-    ADMIN,
-    STAFF,
-    add_staff,
-    http_sign_in,
-    module_database,
-    run_console,
-)
-from tests.console.rasa_stub import RasaStub
-from tests.console.seed import Turn, add_conversation, create_events_table
+from tests.support.console import ADMIN, STAFF, add_staff, http_sign_in, run_console
+from tests.support.databases import BACKENDS, module_database
+from tests.support.rasa_stub import RasaStub
+from tests.support.seed import Turn, add_conversation, create_events_table
 
 SAM = ("sam@clinic.example", "sam-password-1234")
 AUDIT = AuditEntry.__table__

@@ -1,6 +1,6 @@
 """Issue 10 #9: the lockout and the per-address throttle hold under parallel attacks.
 
-A real console (its password checks counted by `tests.console.counting_console`)
+A real console (its password checks counted by `tests.support.counting_console`)
 on real SQLite and real PostgreSQL, attacked over real HTTP on loopback the way
 a script would: 30 clients each fetch the sign-in form, then all post at the same
 moment. Before the fix, the counters were read, checked and written back in
@@ -25,8 +25,8 @@ from bot.console.auth import common as auth_common
 from bot.db.engine import dispose_engines, get_engine, session_scope
 from bot.db.migrate import upgrade
 from bot.db.models import AuditEntry, ConsoleUser, utcnow
-from tests.conftest import BACKENDS
-from tests.console.conftest import module_database, run_console
+from tests.support.console import run_console
+from tests.support.databases import BACKENDS, module_database
 
 ATTACKERS = 30
 THROTTLE_ATTACKERS = 40  # from one address, across accounts
@@ -48,10 +48,10 @@ def counted(request, tmp_path_factory):
             auth.create_user(session, VICTIM[0], VICTIM[1], "staff", "Vic")
         with (
             run_console(
-                url, tmp / "console1.log", env, module="tests.console.counting_console"
+                url, tmp / "console1.log", env, module="tests.support.counting_console"
             ) as first,
             run_console(
-                url, tmp / "console2.log", env, module="tests.console.counting_console"
+                url, tmp / "console2.log", env, module="tests.support.counting_console"
             ) as second,
         ):
             yield SimpleNamespace(

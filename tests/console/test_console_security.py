@@ -18,9 +18,9 @@ from urllib.parse import quote
 import pytest
 import requests
 
-from tests.conftest import ROOT
-from tests.console.conftest import ADMIN, STAFF, http_sign_in
-from tests.console.seed import XSS_IMG
+from tests.support.console import ADMIN, STAFF, http_sign_in
+from tests.support.paths import ROOT
+from tests.support.seed import XSS_IMG
 
 PUBLIC = {"/login", "/login/totp", "/reset", "/healthz", "/favicon.ico"}
 # Example values for routes that take an id.

@@ -25,8 +25,8 @@ from bot.db.queries import audit, common, conversations, transcripts
 from bot.db.queries import corrections as correction_queries
 from bot.db.repository import open_handoff, save_intake
 from bot.db.retention import pseudonym
-from tests.conftest import BACKENDS, fresh_database
-from tests.console.seed import Turn, add_conversation, seed_clinic
+from tests.support.databases import BACKENDS, fresh_database
+from tests.support.seed import Turn, add_conversation, seed_clinic
 
 ZONE = ZoneInfo("America/New_York")
 
@@ -534,7 +534,7 @@ def test_only_a_true_crisis_slot_is_a_crisis_flag(engine, seeded):
     The rows are what a real Rasa 3.6 run stores: `action_session_start` then a
     `slot` event with `"value": false` (and a reset to null), before any message.
     """
-    from tests.console.seed import EVENTS, _row
+    from tests.support.seed import EVENTS, _row
 
     start = time.time() - 300
     add_conversation(engine, "rest-calm", [Turn("is it safe", answer_key="is_it_safe")])

@@ -15,8 +15,8 @@ from bot.db.engine import dispose_engines, get_engine
 from bot.db.migrate import upgrade
 from bot.settings import SettingsError
 from bot.settings.console import load as load_console_settings
-from tests.conftest import ROOT
-from tests.console.seed import seed_clinic
+from tests.support.paths import ROOT
+from tests.support.seed import seed_clinic
 
 PRODUCTION = {"APP_ENV": "production", "RASA_API_TOKEN": "t" * 32}
 
@@ -169,7 +169,7 @@ def test_commands_create_admin_refresh_forget_purge(tmp_path):
 
 def test_console_and_storage_read_no_environment_variables():
     # Every variable is read and validated by bot.settings, once.
-    from tests.conftest import ROOT
+    from tests.support.paths import ROOT
 
     readers = [
         str(path.relative_to(ROOT))

@@ -38,8 +38,9 @@ from bot.db.retention import ConversationForgottenError, forgotten_at, pseudonym
 from bot.db.tracker_store import ClinicTrackerStore
 from bot.settings import SettingsError, local_secret, storage
 from bot.settings.storage import get_storage_settings
-from tests.conftest import BACKENDS, ROOT, fresh_database
-from tests.console.seed import (
+from tests.support.databases import BACKENDS, fresh_database
+from tests.support.paths import ROOT
+from tests.support.seed import (
     EVENTS,
     Turn,
     add_conversation,

@@ -24,9 +24,9 @@ from bot.channels.sms.sender import SEND_ATTEMPTS
 from bot.db.migrate import upgrade
 from bot.handoff import HandoffService
 from bot.texts import text as catalog_text
-from tests.conftest import ROOT
-from tests.servers import run_servers
-from tests.sms.fake_twilio import Failure, FakeTwilio
+from tests.support.paths import ROOT
+from tests.support.servers import run_servers
+from tests.support.twilio import Failure, FakeTwilio
 
 pytestmark = [pytest.mark.model, pytest.mark.server]
 

@@ -10,7 +10,7 @@ import yaml
 
 from actions.faq_topics import TOPICS
 from bot.nlu.evaluation import load_examples, load_many
-from tests.conftest import CATALOG, FAQ_KEYS, PLAIN_INTENTS, ROOT
+from tests.support.paths import CATALOG, FAQ_KEYS, PLAIN_INTENTS, ROOT
 
 SOURCE = (ROOT / "catalog" / CATALOG["source"]).read_text(encoding="utf-8")
 RESPONSES = yaml.safe_load((ROOT / "data" / "responses" / "faq.yml").read_text())[

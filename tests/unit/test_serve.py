@@ -209,7 +209,7 @@ def start_refused(module_args, env_overrides, tmp_path, timeout=90):
     import signal
     import subprocess
 
-    from tests.conftest import ROOT
+    from tests.support.paths import ROOT
 
     env = {
         k: v

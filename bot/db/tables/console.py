@@ -16,7 +16,7 @@
   talks to Rasa, so the two never interleave (`bot.handoff.desk`).
 
 `bot.db.models` imports this module, so `bot.db.models.metadata`
-(migrations, `tests/unit/test_db.py`) always includes these tables.
+(migrations, `tests/unit/db/test_db.py`) always includes these tables.
 """
 
 from __future__ import annotations

@@ -46,7 +46,8 @@ from bot.db.repository import (
     open_handoff,
     save_intake,
 )
-from tests.conftest import BACKENDS, ROOT, fresh_database
+from tests.support.databases import BACKENDS, fresh_database
+from tests.support.paths import ROOT
 
 OUR_TABLES = {
     "intake_requests",

@@ -494,7 +494,7 @@ def test_credentials_file_loads_without_twilio_settings(monkeypatch):
     """`make run` without TWILIO_* starts: credentials.yml has no ${VAR} to fail."""
     from rasa.core.run import create_http_input_channels
 
-    from tests.conftest import ROOT
+    from tests.support.paths import ROOT
 
     for name in [*ENV, "TWILIO_API_BASE_URL", "TWILIO_VALIDATE_SIGNATURE"]:
         monkeypatch.delenv(name, raising=False)

@@ -34,7 +34,8 @@ from bot.db.engine import (
     is_transient,
 )
 from bot.db.tracker_store import ClinicTrackerStore, TrackerStoreError
-from tests.conftest import ROOT, fresh_database
+from tests.support.databases import fresh_database
+from tests.support.paths import ROOT
 
 PATIENT = "+15557654321"
 CRISIS_TEXT = "I want to end it all tonight, my other number is +15551112222"

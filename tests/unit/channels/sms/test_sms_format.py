@@ -18,7 +18,7 @@ from bot.channels.sms.format import (
     split_for_sms,
     with_options,
 )
-from tests.conftest import ROOT
+from tests.support.paths import ROOT
 
 YES_NO = [
     {"title": "Yes, contact me", "payload": "/affirm"},

@@ -7,14 +7,15 @@ server sends, without Rasa.
 from __future__ import annotations
 
 import os
-import subprocess
 import sys
 import urllib.error
 import urllib.request
+from contextlib import contextmanager
 
 import pytest
 
-from tests.conftest import ROOT, free_port, wait_for_http
+from tests.support.net import free_port
+from tests.support.servers import Command, started
 
 SERVER_URL = "https://rasa.clinic.example"
 
@@ -31,7 +32,9 @@ def fetch(url: str, method: str = "GET", host: str = ""):
         return error.code, error.headers, error.read().decode()
 
 
-def run_widget_server(extra_env):
+@contextmanager
+def run_widget_server(extra_env, log_path):
+    """`python -m bot.widget` on a free port; yields its base URL."""
     port = free_port()
     env = {
         **os.environ,
@@ -40,35 +43,30 @@ def run_widget_server(extra_env):
         "RASA_PORT": "5005",
         **extra_env,
     }
-    process = subprocess.Popen(
-        [sys.executable, "-m", "bot.widget", "--port", str(port)],
-        cwd=ROOT,
+    command = Command(
+        name="widget server",
+        argv=[sys.executable, "-m", "bot.widget", "--port", str(port)],
         env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
+        log_path=log_path,
+        health_url=f"http://127.0.0.1:{port}/health",
+        stop_seconds=10,
     )
-    try:
-        wait_for_http(f"http://127.0.0.1:{port}/health", 60, process)
-    except Exception:
-        process.kill()
-        raise
-    return process, f"http://127.0.0.1:{port}"
+    with started(command):
+        yield f"http://127.0.0.1:{port}"
 
 
 @pytest.fixture(scope="module")
-def widget_server():
-    process, base = run_widget_server({"WIDGET_SERVER_URL": SERVER_URL})
-    yield base
-    process.terminate()
-    process.wait(10)
+def widget_server(tmp_path_factory):
+    log_path = tmp_path_factory.mktemp("widget") / "widget_server.log"
+    with run_widget_server({"WIDGET_SERVER_URL": SERVER_URL}, log_path) as base:
+        yield base
 
 
 @pytest.fixture(scope="module")
-def default_widget_server():
-    process, base = run_widget_server({"WIDGET_SERVER_URL": ""})
-    yield base
-    process.terminate()
-    process.wait(10)
+def default_widget_server(tmp_path_factory):
+    log_path = tmp_path_factory.mktemp("widget") / "widget_server.log"
+    with run_widget_server({"WIDGET_SERVER_URL": ""}, log_path) as base:
+        yield base
 
 
 def test_demo_page_points_the_widget_at_the_server_and_sets_a_strict_policy(

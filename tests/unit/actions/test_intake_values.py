@@ -1,7 +1,6 @@
 """What the intake form accepts, and what it says when it cannot."""
 
 from functools import lru_cache
-from pathlib import Path
 
 import pytest
 from rasa.shared.core.domain import Domain
@@ -16,6 +15,7 @@ from actions.intake_values import (
     strip_correction,
 )
 from bot import phi
+from tests.support.paths import ROOT
 
 
 @pytest.mark.parametrize(
@@ -111,8 +111,7 @@ def test_the_number_read_back_shows_only_the_last_four_digits():
 
 @lru_cache(maxsize=1)
 def _responses():
-    root = Path(__file__).resolve().parents[2]
-    return Domain.load(str(root / "domain.yml")).responses
+    return Domain.load(str(ROOT / "domain.yml")).responses
 
 
 def reprompt(error: InvalidValue) -> str:

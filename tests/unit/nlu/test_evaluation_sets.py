@@ -5,7 +5,7 @@ import re
 import pytest
 
 from bot.nlu.evaluation import CRISIS, ORDINARY, OUT_OF_SCOPE, load_cases, load_many
-from tests.conftest import CATALOG, ROOT
+from tests.support.paths import CATALOG, ROOT
 
 NLU_SETS = ROOT / "tests" / "nlu"
 SETS = sorted(NLU_SETS.glob("*.yml")) + sorted((NLU_SETS / "dev").glob("*.yml"))

@@ -9,7 +9,7 @@ from rasa.shared.core.domain import Domain
 from rasa.shared.core.events import SlotSet, UserUttered
 from rasa.shared.core.trackers import DialogueStateTracker
 
-from tests.conftest import ROOT
+from tests.support.paths import ROOT
 
 
 def store_for(url, monkeypatch):
