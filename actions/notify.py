@@ -20,15 +20,23 @@ TIMEOUT_SECONDS = 3
 BACKOFF_SECONDS = 0.5
 
 
-async def post_json(url: str, payload: dict) -> None:
-    """One POST; raises on a network error or a non-2xx answer."""
-    import aiohttp
+def _post(url: str, payload: dict) -> None:
+    import requests
 
-    timeout = aiohttp.ClientTimeout(total=TIMEOUT_SECONDS)
-    async with aiohttp.ClientSession(timeout=timeout) as session:
-        async with session.post(url, json=payload) as response:
-            if response.status >= 300:
-                raise RuntimeError(f"HTTP {response.status}")
+    response = requests.post(url, json=payload, timeout=TIMEOUT_SECONDS)
+    if response.status_code >= 300:
+        raise RuntimeError(f"HTTP {response.status_code}")
+
+
+async def post_json(url: str, payload: dict) -> None:
+    """One POST (the project's one HTTP client, `requests`, off the event loop).
+
+    Raises:
+        RuntimeError: a non-2xx answer; `requests.RequestException` on a network error.
+    """
+    from bot.db.offloop import off_loop
+
+    await off_loop(_post, url, payload)
 
 
 async def intake_created(intake_id: int, channel: str) -> bool:

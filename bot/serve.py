@@ -19,7 +19,6 @@ import signal
 import subprocess
 import sys
 import time
-import urllib.request
 from collections import deque
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -203,11 +202,13 @@ class Supervisor:
 
 def answers(url: str) -> bool:
     """True if `url` answers (any status) within two seconds."""
+    import requests
+
     try:
-        with urllib.request.urlopen(url, timeout=2):
-            return True
-    except OSError:
+        requests.get(url, timeout=2)
+    except requests.RequestException:
         return False
+    return True
 
 
 def stop(processes: Dict[str, subprocess.Popen]) -> None:

@@ -1,4 +1,4 @@
-"""The one way to run synchronous database work off the event loop.
+"""The one way to run blocking work (database, HTTP) off the event loop.
 
 SQLAlchemy 1.4 is synchronous and a query may wait on SQLite's write lock, so
 async code (the console's Sanic handlers, the SMS channel, the actions, the
