@@ -5,8 +5,10 @@
 - `corrections`: corrected labels and their NLU export;
 - `intake`: intake requests;
 - `handoffs`: the staff queue of handoffs;
-- `accounts`: staff accounts (the sign-in rules' own queries are in
-  `bot.console.auth`);
+- `accounts`: staff accounts, their passwords, reset links and second factor;
+- `sessions`: staff sessions, stored under their cookie's keyed hash;
+- `signin`: sign-in attempts, the address lock and the lockout counter (the
+  rules themselves are in `bot.console.auth`);
 - `audit`: writing and reading the audit log;
 - `overview`: the overview page's figures.
 
