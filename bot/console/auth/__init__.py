@@ -56,7 +56,6 @@ from bot.console.auth.accounts import (
     use_reset,
 )
 from bot.console.auth.common import (
-    AUDIT_TABLE,
     DEFAULT_IDLE_MINUTES,
     DISPLAY_NAME_LENGTH,
     LOCK_MINUTES,
@@ -64,7 +63,6 @@ from bot.console.auth.common import (
     MAX_FAILURES,
     PASSWORD_OK,
     RESET_HOURS,
-    SESSION_TABLE,
     SIGN_IN,
     SIGN_IN_FAILED,
     THROTTLE_FAILURES,
@@ -73,7 +71,6 @@ from bot.console.auth.common import (
     TOTP_PENDING_MINUTES,
     TOTP_STEP_SECONDS,
     TOUCH_SECONDS,
-    USER_TABLE,
     AccountError,
     Locked,
     PasswordAccepted,
@@ -110,7 +107,6 @@ from bot.console.auth.totp import (
 from bot.db.models import ConsoleSession, ConsoleUser
 
 __all__ = [
-    "AUDIT_TABLE",
     "AccountError",
     "ConsoleSession",
     "ConsoleUser",
@@ -123,7 +119,6 @@ __all__ = [
     "PASSWORD_OK",
     "PasswordAccepted",
     "RESET_HOURS",
-    "SESSION_TABLE",
     "SIGN_IN",
     "SIGN_IN_FAILED",
     "SignInError",
@@ -135,7 +130,6 @@ __all__ = [
     "TOTP_STEP_SECONDS",
     "TOUCH_SECONDS",
     "Throttled",
-    "USER_TABLE",
     "change_password",
     "check_display_name",
     "check_password",

@@ -8,16 +8,12 @@ import secrets
 from datetime import timedelta
 from typing import Optional
 
-import sqlalchemy as sa
-from sqlalchemy import delete, func, select
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
 from bot.console.auth import common
 from bot.console.auth.common import (
     RESET_HOURS,
-    SESSION_TABLE,
-    USER_TABLE,
     AccountError,
     Locked,
     SignedIn,
@@ -26,19 +22,16 @@ from bot.console.auth.common import (
     hash_password,
     normalise_email,
 )
-from bot.console.auth.signin import _begin_attempt, _reserve_try, _settle_attempt
-from bot.db.models import (
-    ROLES,
-    ConsoleSession,
-    ConsoleUser,
-    UTCDateTime,
-    utcnow,
-)
+from bot.console.auth.signin import _begin_attempt, _reserve_try
+from bot.db.models import ROLES, ConsoleUser, utcnow
+from bot.db.queries import accounts
+from bot.db.queries import sessions as stored_sessions
+from bot.db.queries.signin import settle_attempt
 
 
 def count_users(session: Session) -> int:
     """How many accounts exist (0 before the first admin)."""
-    return session.execute(select(func.count()).select_from(ConsoleUser)).scalar_one()
+    return accounts.count_accounts(session)
 
 
 def create_user(
@@ -59,21 +52,11 @@ def create_user(
     email = normalise_email(email)
     if display_name is not None:
         display_name = check_display_name(display_name)
-    existing = session.execute(
-        select(ConsoleUser).where(ConsoleUser.email == email)
-    ).scalar_one_or_none()
-    if existing is not None:
+    if accounts.account_by_email(session, email) is not None:
         raise AccountError("an account with this email already exists")
-    user = ConsoleUser(
-        email=email,
-        password_hash=hash_password(password),
-        role=role,
-        active=True,
-        display_name=display_name,
+    return accounts.add_account(
+        session, email, hash_password(password), role, display_name
     )
-    session.add(user)
-    session.flush()
-    return user
 
 
 def ensure_bootstrap_admin(
@@ -90,28 +73,21 @@ def ensure_bootstrap_admin(
 
 def set_active(session: Session, user_id: int, active: bool) -> ConsoleUser:
     """Enables or disables an account; disabling ends its sessions."""
-    user = session.get(ConsoleUser, user_id)
+    user = accounts.account(session, user_id)
     if user is None:
         raise LookupError("no such account")
-    user.active = active
-    if not active:
-        session.execute(delete(ConsoleSession).where(ConsoleSession.user_id == user_id))
+    if active:
+        accounts.enable_account(session, user)
     else:
-        user.failed_logins = 0
-        user.locked_until = None
-    session.flush()
+        accounts.disable_account(session, user)
+        accounts.end_sessions(session, user_id)
     return user
 
 
 def set_display_name(session: Session, user_id: int, name: str) -> str:
     """Sets what patients see on this staff member's replies."""
     name = check_display_name(name)
-    result = session.execute(
-        sa.update(USER_TABLE)
-        .where(USER_TABLE.c.id == user_id)
-        .values(display_name=name)
-    )
-    if result.rowcount != 1:
+    if not accounts.rename_account(session, user_id, name):
         raise LookupError("no such account")
     return name
 
@@ -139,32 +115,16 @@ def change_password(
     with engine.begin() as connection:
         attempt_id = _begin_attempt(connection, client_ip)
         reserved = _reserve_try(connection, signed.user_id, now)
-        stored = connection.execute(
-            select(USER_TABLE.c.password_hash).where(USER_TABLE.c.id == signed.user_id)
-        ).scalar_one()
+        stored = accounts.password_hash(connection, signed.user_id)
     if not reserved:
         raise Locked("locked")
     if not common._verify(stored, current):
         raise SignInError("wrong password")
     with engine.begin() as connection:
-        connection.execute(
-            sa.update(USER_TABLE)
-            .where(USER_TABLE.c.id == signed.user_id)
-            .values(
-                password_hash=new_hash,
-                password_changed_at=now,
-                failed_logins=0,
-                locked_until=None,
-                reset_token_hash=None,
-                reset_expires_at=None,
-            )
-        )
-        _settle_attempt(connection, attempt_id, "password change", signed.email)
-        connection.execute(
-            delete(SESSION_TABLE).where(
-                SESSION_TABLE.c.user_id == signed.user_id,
-                SESSION_TABLE.c.token_hash != signed.session_hash,
-            )
+        accounts.replace_password(connection, signed.user_id, new_hash, now)
+        settle_attempt(connection, attempt_id, "password change", signed.email)
+        stored_sessions.end_other_sessions(
+            connection, signed.user_id, signed.session_hash
         )
 
 
@@ -180,13 +140,12 @@ def issue_reset(session: Session, secret_key: str, user_id: int) -> str:
     Returns:
         The token (shown once to the admin; only its keyed hash is stored).
     """
-    user = session.get(ConsoleUser, user_id)
+    user = accounts.account(session, user_id)
     if user is None:
         raise LookupError("no such account")
     token = secrets.token_urlsafe(32)
-    user.reset_token_hash = _reset_key(secret_key, token)
-    user.reset_expires_at = utcnow() + timedelta(hours=RESET_HOURS)
-    session.flush()
+    expires_at = utcnow() + timedelta(hours=RESET_HOURS)
+    accounts.store_reset_key(session, user, _reset_key(secret_key, token), expires_at)
     return token
 
 
@@ -214,33 +173,13 @@ def use_reset(
     now = utcnow()
     with engine.begin() as connection:
         attempt_id = _begin_attempt(connection, client_ip)
-        row = connection.execute(
-            select(USER_TABLE.c.id, USER_TABLE.c.email).where(
-                USER_TABLE.c.reset_token_hash == key,
-                USER_TABLE.c.reset_expires_at > sa.literal(now, UTCDateTime()),
-                USER_TABLE.c.active.is_(True),
-            )
-        ).first()
-        used = row is not None and (
-            connection.execute(
-                sa.update(USER_TABLE)
-                .where(USER_TABLE.c.id == row.id, USER_TABLE.c.reset_token_hash == key)
-                .values(
-                    password_hash=new_hash,
-                    password_changed_at=now,
-                    reset_token_hash=None,
-                    reset_expires_at=None,
-                    failed_logins=0,
-                    locked_until=None,
-                )
-            ).rowcount
-            == 1
+        row = accounts.account_by_reset_key(connection, key, now)
+        used = row is not None and accounts.replace_password(
+            connection, row.id, new_hash, now, reset_key=key
         )
-        if used:
-            connection.execute(
-                delete(SESSION_TABLE).where(SESSION_TABLE.c.user_id == row.id)
-            )
-            _settle_attempt(connection, attempt_id, "password reset", row.email)
-    if not used:
+        if row is not None and used:
+            accounts.end_sessions(connection, row.id)
+            settle_attempt(connection, attempt_id, "password reset", row.email)
+    if row is None or not used:
         raise SignInError("invalid or expired reset link")
     return row.email

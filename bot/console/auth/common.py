@@ -11,11 +11,6 @@ from typing import Optional
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
-from bot.db.models import (
-    AuditEntry,
-    ConsoleSession,
-    ConsoleUser,
-)
 from bot.settings.console import MIN_PASSWORD_LENGTH
 
 MAX_FAILURES = 5
@@ -63,10 +58,6 @@ RESET_HOURS = 24
 DISPLAY_NAME_LENGTH = 60
 
 
-# First key of PostgreSQL's two-key advisory locks taken here ("co" + "ns").
-_ADVISORY_NAMESPACE = 0x636F6E73
-
-
 _hasher = PasswordHasher(time_cost=2, memory_cost=19456, parallelism=1)
 
 
@@ -75,15 +66,6 @@ _DUMMY_HASH = _hasher.hash(secrets.token_urlsafe(16))
 
 
 _CODE = re.compile(r"[0-9]{6}")
-
-
-USER_TABLE = ConsoleUser.__table__
-
-
-SESSION_TABLE = ConsoleSession.__table__
-
-
-AUDIT_TABLE = AuditEntry.__table__
 
 
 class AccountError(ValueError):

@@ -8,24 +8,17 @@ import secrets
 from datetime import timedelta
 from typing import Optional, Union
 
-import sqlalchemy as sa
-from sqlalchemy import delete, select
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
 from bot.console.auth.common import (
     DEFAULT_IDLE_MINUTES,
-    SESSION_TABLE,
     TOTP_PENDING_MINUTES,
     TOUCH_SECONDS,
     SignedIn,
 )
-from bot.db.models import (
-    ConsoleSession,
-    ConsoleUser,
-    UTCDateTime,
-    utcnow,
-)
+from bot.db.models import ConsoleUser, utcnow
+from bot.db.queries import sessions as stored_sessions
 
 
 def session_key(secret_key: str, token: str) -> str:
@@ -38,21 +31,15 @@ def _insert_session(
 ) -> str:
     token = secrets.token_urlsafe(32)
     now = utcnow()
-    connection.execute(
-        delete(SESSION_TABLE).where(
-            SESSION_TABLE.c.expires_at < sa.literal(now, UTCDateTime())
-        )
-    )
-    connection.execute(
-        sa.insert(SESSION_TABLE).values(
-            token_hash=session_key(secret_key, token),
-            user_id=user_id,
-            csrf_token=secrets.token_urlsafe(32),
-            created_at=now,
-            expires_at=now + timedelta(hours=hours),
-            last_seen_at=now,
-            stage=stage,
-        )
+    stored_sessions.delete_expired_sessions(connection, now)
+    stored_sessions.insert_session(
+        connection,
+        session_key(secret_key, token),
+        user_id,
+        secrets.token_urlsafe(32),
+        now,
+        now + timedelta(hours=hours),
+        stage,
     )
     return token
 
@@ -73,14 +60,6 @@ def start_session(
     length = hours if stage == "full" else TOTP_PENDING_MINUTES / 60
     token = _insert_session(session.connection(), user_id, secret_key, length, stage)
     return token
-
-
-def _end_other_sessions(session: Session, user_id: int, keep: str) -> None:
-    session.execute(
-        delete(ConsoleSession).where(
-            ConsoleSession.user_id == user_id, ConsoleSession.token_hash != keep
-        )
-    )
 
 
 def load_session(
@@ -105,11 +84,7 @@ def load_session(
     """
     if not token or len(token) > 128:
         return None
-    row = session.execute(
-        select(ConsoleSession, ConsoleUser)
-        .join(ConsoleUser, ConsoleUser.id == ConsoleSession.user_id)
-        .where(ConsoleSession.token_hash == session_key(secret_key, token))
-    ).first()
+    row = stored_sessions.session_with_account(session, session_key(secret_key, token))
     if row is None:
         return None
     stored, user = row
@@ -121,7 +96,7 @@ def load_session(
     if (stored.stage or "full") != "full":
         return None
     if touch and now - last_seen >= timedelta(seconds=TOUCH_SECONDS):
-        stored.last_seen_at = now
+        stored_sessions.touch_session(stored, now)
     return SignedIn(
         user.id,
         user.email,
@@ -137,22 +112,14 @@ def pending_csrf(session: Session, secret_key: str, token: str) -> Optional[str]
     """The CSRF token of a `totp` session that is still valid, or None."""
     if not token or len(token) > 128:
         return None
-    return session.execute(
-        select(SESSION_TABLE.c.csrf_token).where(
-            SESSION_TABLE.c.token_hash == session_key(secret_key, token),
-            SESSION_TABLE.c.stage == "totp",
-            SESSION_TABLE.c.expires_at > sa.literal(utcnow(), UTCDateTime()),
-        )
-    ).scalar_one_or_none()
+    return stored_sessions.pending_csrf_token(
+        session, session_key(secret_key, token), utcnow()
+    )
 
 
 def end_session(session: Session, secret_key: str, token: str) -> None:
     """Signs a browser out (deletes its session)."""
-    session.execute(
-        delete(ConsoleSession).where(
-            ConsoleSession.token_hash == session_key(secret_key, token)
-        )
-    )
+    stored_sessions.delete_session(session, session_key(secret_key, token))
 
 
 def login_csrf_token(secret_key: str, nonce: str) -> str:

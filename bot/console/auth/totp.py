@@ -10,26 +10,21 @@ import time
 from typing import Optional
 
 import pyotp
-import sqlalchemy as sa
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-from sqlalchemy import delete
 from sqlalchemy.orm import Session
 
 from bot.console.auth.common import (
     _CODE,
     TOTP_ISSUER,
     TOTP_STEP_SECONDS,
-    USER_TABLE,
     AccountError,
     SignedIn,
     SignInError,
 )
-from bot.console.auth.sessions import _end_other_sessions
-from bot.db.models import (
-    ConsoleSession,
-    ConsoleUser,
-)
+from bot.db.models import ConsoleUser
+from bot.db.queries import accounts
+from bot.db.queries import sessions as stored_sessions
 
 
 def _totp_key(secret_key: str) -> bytes:
@@ -94,7 +89,7 @@ def provisioning_uri(secret: str, email: str) -> str:
 
 def totp_setup_secret(session: Session, secret_key: str, signed: SignedIn) -> str:
     """The secret being set up in this browser (made on first call, then kept)."""
-    row = session.get(ConsoleSession, signed.session_hash)
+    row = stored_sessions.setup_session(session, signed.session_hash)
     if row is None:
         raise LookupError("no session")
     context = f"totp:setup:{signed.session_hash}"
@@ -104,8 +99,8 @@ def totp_setup_secret(session: Session, secret_key: str, signed: SignedIn) -> st
         except SignInError:
             pass
     secret = pyotp.random_base32()
-    row.totp_setup_secret = seal_totp_secret(secret_key, secret, context)
-    session.flush()
+    sealed = seal_totp_secret(secret_key, secret, context)
+    stored_sessions.store_setup_secret(session, row, sealed)
     return secret
 
 
@@ -119,7 +114,7 @@ def confirm_totp_setup(
     Raises:
         AccountError: wrong code, nothing being set up, or already on.
     """
-    row = session.get(ConsoleSession, signed.session_hash)
+    row = stored_sessions.setup_session(session, signed.session_hash)
     if row is None or not row.totp_setup_secret:
         raise AccountError("start the set-up again")
     try:
@@ -132,25 +127,17 @@ def confirm_totp_setup(
     if step is None:
         raise AccountError("that code did not match: check the app and try again")
     sealed = seal_totp_secret(secret_key, secret, _user_context(signed.user_id))
-    result = session.execute(
-        sa.update(USER_TABLE)
-        .where(USER_TABLE.c.id == signed.user_id, USER_TABLE.c.totp_secret.is_(None))
-        .values(totp_secret=sealed, totp_last_step=step)
-    )
-    if result.rowcount != 1:
+    if not accounts.enable_totp(session, signed.user_id, sealed, step):
         raise AccountError("the second factor is already on")
-    row.totp_setup_secret = None
-    _end_other_sessions(session, signed.user_id, signed.session_hash)
-    session.flush()
+    stored_sessions.store_setup_secret(session, row, None)
+    stored_sessions.end_other_sessions(session, signed.user_id, signed.session_hash)
 
 
 def reset_totp(session: Session, user_id: int) -> ConsoleUser:
     """Turns an account's second factor off (lost phone) and ends its sessions."""
-    user = session.get(ConsoleUser, user_id)
+    user = accounts.account(session, user_id)
     if user is None:
         raise LookupError("no such account")
-    user.totp_secret = None
-    user.totp_last_step = None
-    session.execute(delete(ConsoleSession).where(ConsoleSession.user_id == user_id))
-    session.flush()
+    accounts.disable_totp(session, user)
+    accounts.end_sessions(session, user_id)
     return user
