@@ -2,7 +2,7 @@
 
 What the patient reads is in `domain.yml` (`utter_clarify_<n>` for n suggested
 topics, `utter_clarify_offer_person`); the topics' titles and questions are
-`actions.faq_topics.TOPICS`.
+`actions.faq_topics.topics()`.
 """
 
 from typing import Any, Dict, List
@@ -11,7 +11,7 @@ from rasa_sdk import Action, Tracker
 from rasa_sdk.events import EventType
 from rasa_sdk.executor import CollectingDispatcher
 
-from actions.faq_topics import TOPICS
+from actions.faq_topics import topics as faq_topics
 from bot.nlu import parse_result
 from bot.vocabulary import (
     ACTION_CLARIFY,
@@ -54,8 +54,8 @@ class ActionClarify(Action):
             return []
         topics = {}
         for number, key in enumerate(suggestions, 1):
-            topics[f"title_{number}"] = TOPICS[key].title
-            topics[f"question_{number}"] = TOPICS[key].question
+            topics[f"title_{number}"] = faq_topics()[key].title
+            topics[f"question_{number}"] = faq_topics()[key].question
         dispatcher.utter_message(
             response=CLARIFY_RESPONSES[len(suggestions) - 1], **topics
         )
@@ -64,10 +64,12 @@ class ActionClarify(Action):
 
 def suggested_keys(latest_message: Dict[str, Any] | None) -> List[str]:
     """The most likely FAQ keys of the parsed message, best first."""
+    offered = faq_topics()
     keys = [
         candidate.key
         for candidate in parse_result.faq_ranking(latest_message or {})
-        if candidate.key in TOPICS and candidate.confidence >= MIN_SUGGESTION_CONFIDENCE
+        if candidate.key in offered
+        and candidate.confidence >= MIN_SUGGESTION_CONFIDENCE
     ]
     return keys[:MAX_SUGGESTIONS]
 

@@ -4,7 +4,7 @@ import pytest
 from rasa_sdk.events import ActionExecuted, SessionStarted, SlotSet
 
 from actions.clarify import ActionClarify, suggested_keys
-from actions.faq_topics import TOPICS
+from actions.faq_topics import topics
 from actions.safety import ActionCrisisResponse
 from actions.session import ActionSessionStart
 
@@ -86,13 +86,13 @@ async def test_clarify_offers_topics_with_readable_titles(
     titles = [b["title"] for b in message["buttons"]]
     payloads = [b["payload"] for b in message["buttons"]]
     assert titles == [
-        TOPICS["is_it_safe"].title,
-        TOPICS["side_effects"].title,
+        topics()["is_it_safe"].title,
+        topics()["side_effects"].title,
         "Something else",
     ]
     assert payloads[:2] == [
-        TOPICS["is_it_safe"].question,
-        TOPICS["side_effects"].question,
+        topics()["is_it_safe"].question,
+        topics()["side_effects"].question,
     ]
     assert not any(p.startswith("/") for p in payloads), (
         "no intent codes leak to patients"
@@ -158,6 +158,6 @@ async def test_clarify_offers_as_many_topics_as_it_found(
     message = await patient_reads(dispatcher.messages[0])
     assert message["text"] == "Sorry, I'm not sure I understood. Did you mean:"
     assert message["buttons"] == [
-        *({"title": TOPICS[k].title, "payload": TOPICS[k].question} for k in keys),
+        *({"title": topics()[k].title, "payload": topics()[k].question} for k in keys),
         {"title": "Something else", "payload": "Something else"},
     ]
