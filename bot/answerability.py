@@ -69,6 +69,25 @@ _OUTSIDE_PATTERNS = [
 _OUTSIDE_RE = [re.compile(p) for p in _OUTSIDE_PATTERNS]
 
 
+# A price or coverage question with nothing else in it ("how much does it cost?",
+# "is it covered by insurance?"): in this chat it can only mean the therapy, whatever
+# the intent model made of so few words.
+_BARE_CLINIC_QUESTION = re.compile(
+    r"^(?:and\s+|so\s+|ok\s+|okay\s+)?(?:how\s+much\s+(?:does|is|will|would|do)\s+"
+    r"(?:it|this|that|ketamine|the\s+(?:treatment|therapy|infusions?|sessions?)|"
+    r"(?:a|one|each)\s+(?:treatment|infusion|session))(?:\s+therapy)?\s*"
+    r"(?:cost|run|be|charge)?|what\s+(?:does|will)\s+(?:it|this|that)\s+cost|"
+    r"(?:is|are)\s+(?:it|this|that|they|infusions?)\s+covered(?:\s+by\s+"
+    r"(?:insurance|medicare|medicaid))?|do\s+you\s+(?:take|accept)\s+"
+    r"(?:insurance|medicare|medicaid))\s*[?.!]*$"
+)
+
+
+def is_bare_clinic_question(text: str) -> bool:
+    """True for a short price or coverage question that names nothing else."""
+    return _BARE_CLINIC_QUESTION.match(normalize(text).strip()) is not None
+
+
 def detect_clinic_fact(text: str) -> SafetyMatch | None:
     """A match when the message asks for a fact about the clinic the article lacks.
 

@@ -231,7 +231,8 @@ class SafetyRouter(_PredictOnly):
         current = (message.get(INTENT) or {}).get(INTENT_NAME_KEY)
         match = safety.route(text)
         gated = parse_result.routing(message).get(GATE) == OFF_DOMAIN
-        if match is None and (current in _ANSWERS_OR_CLARIFIES or gated):
+        bare = answerability.is_bare_clinic_question(text)
+        if match is None and (current in _ANSWERS_OR_CLARIFIES or gated or bare):
             match = answerability.detect_clinic_fact(text)
         if match is None:
             return

@@ -3,6 +3,7 @@
 import pytest
 from rasa.shared.nlu.training_data.message import Message
 
+from bot import answerability
 from bot.answerability import detect_clinic_fact
 from bot.nlu.components import SafetyRouter
 
@@ -62,3 +63,41 @@ def test_the_router_turns_an_answer_into_the_honest_reply(intent, expected):
     )
     assert msg.get("intent")["name"] == expected
     assert msg.get("routing")["decision"]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "how much does it cost?",
+        "How much is it?",
+        "is it covered by insurance?",
+        "do you take medicare?",
+        "how much does each infusion cost?",
+    ],
+)
+def test_a_bare_price_or_coverage_question_is_the_clinics(text):
+    """So few words can mean only the therapy: logistics, whatever the model said."""
+    assert answerability.is_bare_clinic_question(text)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "how much does it cost to spay a cat",
+        "how much is a plane ticket",
+        "is it covered by my car warranty",
+    ],
+)
+def test_a_price_question_about_something_else_is_not_bare(text):
+    assert not answerability.is_bare_clinic_question(text)
+
+
+def test_a_bare_price_question_is_logistics_even_if_called_off_topic():
+    (msg,) = SafetyRouter({}).process(
+        [message("how much does it cost?", "out_of_scope")]
+    )
+    assert msg.get("intent")["name"] == "clinic_logistics"
+    (msg,) = SafetyRouter({}).process(
+        [message("how much does it cost to spay a cat", "out_of_scope")]
+    )
+    assert msg.get("intent")["name"] == "out_of_scope"
