@@ -22,7 +22,7 @@ NODE_MODULES := node_modules/.package-lock.json
 export CHROMIUM_PATH ?= /usr/bin/chromium
 TRAINING_INPUTS := config.yml domain.yml $(shell find data -name '*.yml' 2>/dev/null)
 
-.PHONY: help install chromium run train validate test lint bench bench-console lock clean
+.PHONY: help install chromium run train validate test lint bench bench-load bench-console lock clean
 
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -78,6 +78,9 @@ lint: install ## Ruff check (pydocstyle, Google convention), ruff format check, 
 
 bench: install ## NLU benchmark: accuracy vs a TF-IDF baseline, speed, memory
 	$(PY) benchmarks/nlu_bench.py $(BENCH_ARGS)
+
+bench-load: install ## Rasa server under load beside Rasa's standard components: req/s, p50-p99, RSS, ready
+	$(PY) benchmarks/load_bench.py $(BENCH_ARGS)
 
 bench-console: install ## Staff console at 100,000 conversations (SQLite, and PostgreSQL if up)
 	$(PY) benchmarks/console_bench.py $(BENCH_ARGS)
