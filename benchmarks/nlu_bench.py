@@ -11,7 +11,8 @@ then training time, model load time, parse latency p50/p95 and peak memory.
 `--sets dev` measures the dev sets instead (those used for error analysis and
 threshold choice; never reported as the product's figures). `--variant whitespace`
 also trains the pipeline with Rasa's WhitespaceTokenizer in place of the project's
-spaCy pipeline. Results go to stdout (and `--json FILE`); docs/benchmarks.md records
+spaCy pipeline; `--config NAME=PATH` trains and measures another config beside
+it (a candidate change, chosen on the dev sets). Results go to stdout (and `--json FILE`); docs/benchmarks.md records
 a run.
 """
 
@@ -172,6 +173,13 @@ def main() -> None:
     parser.add_argument(
         "--variant", choices=["whitespace"], action="append", default=[]
     )
+    parser.add_argument(
+        "--config",
+        action="append",
+        default=[],
+        metavar="NAME=PATH",
+        help="also train and measure this config beside config.yml (repeatable)",
+    )
     parser.add_argument("--json", type=Path)
     parser.add_argument("--show-errors", action="store_true")
     args = parser.parse_args()
@@ -187,6 +195,9 @@ def main() -> None:
             runs.append(
                 run_variant("rasa-whitespace", whitespace_config(tmp), tmp, sets)
             )
+        for named in args.config:
+            name, _, path = named.partition("=")
+            runs.append(run_variant(name, Path(path), tmp, sets))
     started = time.perf_counter()
     base = baseline(train_examples, sets)
     runs.append(
