@@ -69,6 +69,27 @@ def trained_model() -> Path:
 
 
 @pytest.fixture(scope="session")
+def product(trained_model, tmp_path_factory):
+    """Every process of `make run` on a migrated SQLite file, for the whole session.
+
+    Shared by the modules that talk to the product only as patients (each with its
+    own conversation ids) and read what it stored: starting the four processes
+    costs close to a minute on two cores, so they start once. Staff are always in
+    (`CLINIC_HOURS`), so a handoff pauses the bot. Modules that need other settings
+    (production, SMS, a callback channel, a dead action server) start their own.
+    """
+    from bot.db.migrate import upgrade
+    from tests.support.servers import run_servers
+
+    tmp = tmp_path_factory.mktemp("product")
+    url = f"sqlite:///{tmp / 'clinic.db'}"
+    upgrade(url)  # as `make run` does before starting the servers
+    env = {"DATABASE_URL": url, "CLINIC_HOURS": "Mon-Sun 00:00-23:59"}
+    with run_servers(trained_model, tmp, extra_env=env) as servers:
+        yield servers
+
+
+@pytest.fixture(scope="session")
 def parse(trained_model):
     """`parse(text)` -> Rasa's parse result of the real model."""
     parser = Parser(trained_model)

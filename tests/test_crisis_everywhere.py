@@ -78,11 +78,8 @@ class Rest:
 
 
 @pytest.fixture(scope="module")
-def rest(trained_model, tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("crisis")
-    env = {"CLINIC_HOURS": "Mon-Sun 00:00-23:59"}  # staff always in: a handoff pauses
-    with run_servers(trained_model, tmp, extra_env=env) as servers:
-        yield Rest(servers)
+def rest(product):
+    return Rest(product)  # staff always in: a handoff pauses
 
 
 CRISES = [

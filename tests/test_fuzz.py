@@ -16,8 +16,6 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 import requests
 
-from tests.support.servers import run_servers
-
 pytestmark = [pytest.mark.model, pytest.mark.server]
 
 MESSAGES = 2000
@@ -61,13 +59,6 @@ def fuzzed(rng: random.Random) -> str:
     if kind == 7:  # numbers, emails, phone-like strings
         return rng.choice(["+1 (555) 010-9999", "a@b.c", "0" * 50, "1e309", "NaN"])
     return "".join(rng.choice(string.printable) for _ in range(rng.randrange(1, 300)))
-
-
-@pytest.fixture(scope="module")
-def product(trained_model, tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("fuzz")
-    with run_servers(trained_model, tmp) as servers:
-        yield servers
 
 
 def _send_all(url: str, sender: str, messages: list) -> list:

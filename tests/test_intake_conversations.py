@@ -20,13 +20,8 @@ pytestmark = [pytest.mark.model, pytest.mark.server]
 
 
 @pytest.fixture(scope="module")
-def bot(trained_model, tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("intake")
-    url = f"sqlite:///{tmp / 'clinic.db'}"
-    upgrade(url)
-    env = {"DATABASE_URL": url, "CLINIC_HOURS": "Mon-Sun 00:00-23:59"}
-    with run_servers(trained_model, tmp, extra_env=env) as servers:
-        yield Bot(servers.base_url, url, servers.log_dir)
+def bot(product):
+    return Bot(product.base_url, product.database_url, product.log_dir)
 
 
 class Bot:

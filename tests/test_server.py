@@ -11,11 +11,9 @@ import pytest
 import yaml
 
 from tests.support.paths import ROOT
-from tests.support.servers import run_servers
 
 pytestmark = [pytest.mark.model, pytest.mark.server]
 
-TOKEN = "test-token-0123456789abcdefghij"
 ANSWERS = yaml.safe_load((ROOT / "data" / "responses" / "faq.yml").read_text())[
     "responses"
 ]
@@ -25,10 +23,13 @@ NOTICE = yaml.safe_load((ROOT / "domain.yml").read_text())["responses"]["utter_n
 
 
 @pytest.fixture(scope="module")
-def server(trained_model, tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("server")
-    with run_servers(trained_model, tmp, {"RASA_API_TOKEN": TOKEN}) as servers:
-        yield {"base": servers.base_url, "db": servers.db_path, "logs": servers.log_dir}
+def server(product):
+    return {
+        "base": product.base_url,
+        "db": product.db_path,
+        "logs": product.log_dir,
+        "token": product.token,
+    }
 
 
 def request(url, body=None, token=None, raw=None, method=None):
@@ -83,7 +84,7 @@ def test_crisis_gets_emergency_guidance_and_is_flagged(server):
     assert "911" in reply and "988" in reply
     assert not any(a[0]["text"] in reply for a in ANSWERS.values())
     status, tracker = request(
-        server["base"] + "/conversations/patient-crisis/tracker", token=TOKEN
+        server["base"] + "/conversations/patient-crisis/tracker", token=server["token"]
     )
     assert status == 200
     assert tracker["slots"]["crisis_flagged"] is True
