@@ -1,9 +1,9 @@
 """The REST channel attacked over HTTP: the real Rasa and action servers on loopback.
 
-A local run (`APP_ENV=local`, the channel open without a token) with a low
-`CHAT_RATE_LIMIT`, and a migrated SQLite database shared with the servers, so the
-tests can see what was stored. Each attack checks the HTTP answer and that
-nothing of the refused message reached the conversation store.
+The session's `product`: a local run (`APP_ENV=local`, the channel open without a
+token) with the default `CHAT_RATE_LIMIT` and a migrated SQLite database shared with
+the servers, so the tests can see what was stored. Each attack checks the HTTP answer
+and that nothing of the refused message reached the conversation store.
 
 With `APP_ENV=production` (token required): tests/test_rest_production.py.
 """
@@ -17,29 +17,20 @@ import pytest
 import requests
 
 from bot.db.engine import get_engine, session_scope
-from bot.db.migrate import upgrade
 from bot.db.repository import open_handoff
 from bot.handoff import HandoffService
-from tests.support.servers import run_servers
+from bot.settings.widget import rate_limit
 
 pytestmark = [pytest.mark.model, pytest.mark.server]
 
-RATE = 6  # messages per sender in the window below
-WINDOW = 600
+# The default `CHAT_RATE_LIMIT` of the shared product: messages per sender and window.
+RATE, WINDOW = rate_limit({})
 
 
 @pytest.fixture(scope="module")
-def local(trained_model, tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("rest")
-    url = f"sqlite:///{tmp / 'rasa.db'}"
-    upgrade(url)  # as `make run` does
-    env = {
-        "DATABASE_URL": url,
-        "CHAT_RATE_LIMIT": f"{RATE}/{WINDOW}",
-        "CLINIC_HOURS": "Mon-Sun 00:00-23:59",  # a handoff pauses the bot
-    }
-    with run_servers(trained_model, tmp, env) as servers:
-        yield servers
+def local(product):
+    """The session's product: a local run, staff always in (a handoff pauses)."""
+    return product
 
 
 def webhook(servers) -> str:
