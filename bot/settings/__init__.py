@@ -30,6 +30,7 @@ from bot.settings.core import (
     is_loopback,
     load_settings,
     local_secret,
+    positive_int,
 )
 
 __all__ = [
@@ -45,6 +46,7 @@ __all__ = [
     "load_all",
     "load_settings",
     "local_secret",
+    "positive_int",
 ]
 
 

@@ -27,7 +27,12 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Mapping, Optional
 
-from bot.settings.core import SettingsError, load_settings, local_secret
+from bot.settings.core import (
+    SettingsError,
+    load_settings,
+    local_secret,
+    positive_int,
+)
 
 MIN_SECRET_LENGTH = 32
 MIN_PASSWORD_LENGTH = 12
@@ -97,17 +102,6 @@ def _secret_key(env: Mapping[str, str], is_local: bool) -> str:
     return local_secret("console_secret_key", 48)
 
 
-def _positive_int(env: Mapping[str, str], name: str, default: int) -> int:
-    raw = env.get(name, str(default))
-    try:
-        value = int(raw)
-    except ValueError:
-        raise SettingsError(f"{name} must be a whole number, got {raw!r}") from None
-    if value < 1:
-        raise SettingsError(f"{name} must be at least 1")
-    return value
-
-
 def _admin(env: Mapping[str, str]) -> tuple[Optional[str], Optional[str]]:
     email = env.get("CONSOLE_ADMIN_EMAIL", "").strip().lower() or None
     password = env.get("CONSOLE_ADMIN_PASSWORD") or None
@@ -143,9 +137,9 @@ def load(env: Optional[Mapping[str, str]] = None) -> ConsoleSettings:
         admin_password=admin_password,
         admin_name=env.get("CONSOLE_ADMIN_NAME", "").strip() or None,
         user_password=env.get("CONSOLE_USER_PASSWORD") or None,
-        retention_days=_positive_int(env, "CONSOLE_RETENTION_DAYS", 365),
-        session_hours=_positive_int(env, "CONSOLE_SESSION_HOURS", 12),
-        idle_minutes=_positive_int(env, "CONSOLE_IDLE_MINUTES", 30),
+        retention_days=positive_int(env, "CONSOLE_RETENTION_DAYS", 365),
+        session_hours=positive_int(env, "CONSOLE_SESSION_HOURS", 12),
+        idle_minutes=positive_int(env, "CONSOLE_IDLE_MINUTES", 30),
     )
 
 

@@ -129,6 +129,22 @@ def _default_action_server_url(host: str, action_port: int) -> str:
     return f"http://{target}:{action_port}/webhook"
 
 
+def positive_int(env: Mapping[str, str], name: str, default: int) -> int:
+    """`name` as a whole number of at least 1; `default` when unset or blank.
+
+    Raises:
+        SettingsError: not a whole number, or below 1 (the message names `name`).
+    """
+    raw = env.get(name, "").strip() or str(default)
+    try:
+        value = int(raw)
+    except ValueError:
+        raise SettingsError(f"{name} must be a whole number, got {raw!r}") from None
+    if value < 1:
+        raise SettingsError(f"{name} must be at least 1, got {value}")
+    return value
+
+
 def _port(env: Mapping[str, str], name: str, default: int) -> int:
     raw = env.get(name, str(default))
     try:

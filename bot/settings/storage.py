@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Mapping, Optional
 
-from bot.settings.core import SettingsError
+from bot.settings.core import positive_int
 
 AUDIT_RETENTION_ENV = "AUDIT_RETENTION_DAYS"
 AUDIT_RETENTION_DAYS = 2190  # six years
@@ -34,17 +34,6 @@ class StorageSettings:
         return f"StorageSettings(audit_retention_days={self.audit_retention_days})"
 
 
-def _audit_retention_days(env: Mapping[str, str]) -> int:
-    raw = env.get(AUDIT_RETENTION_ENV, "").strip() or str(AUDIT_RETENTION_DAYS)
-    try:
-        days = int(raw)
-    except ValueError:
-        raise SettingsError(f"{AUDIT_RETENTION_ENV} must be a whole number") from None
-    if days < 1:
-        raise SettingsError(f"{AUDIT_RETENTION_ENV} must be at least 1")
-    return days
-
-
 def load(env: Optional[Mapping[str, str]] = None) -> StorageSettings:
     """Reads and validates this area's variables (default: `os.environ`).
 
@@ -53,7 +42,9 @@ def load(env: Optional[Mapping[str, str]] = None) -> StorageSettings:
     """
     env = os.environ if env is None else env
     return StorageSettings(
-        audit_retention_days=_audit_retention_days(env),
+        audit_retention_days=positive_int(
+            env, AUDIT_RETENTION_ENV, AUDIT_RETENTION_DAYS
+        ),
         pseudonym_key=env.get(PSEUDONYM_KEY_ENV, ""),
     )
 

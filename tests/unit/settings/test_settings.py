@@ -115,3 +115,23 @@ def test_twilio_api_must_be_https_outside_local():
     assert not ok.is_local
     # A local run may use the fake Twilio on loopback (tests/sms).
     load_settings({"TWILIO_API_BASE_URL": "http://127.0.0.1:9999"})
+
+
+@pytest.mark.parametrize(
+    "name, default",
+    [
+        ("CONSOLE_RETENTION_DAYS", 365),
+        ("CONSOLE_SESSION_HOURS", 12),
+        ("CONSOLE_IDLE_MINUTES", 30),
+        ("AUDIT_RETENTION_DAYS", 2190),
+    ],
+)
+def test_whole_number_settings_share_one_rule(name, default):
+    from bot.settings import positive_int
+
+    assert positive_int({}, name, default) == default
+    assert positive_int({name: "  "}, name, default) == default  # blank: unset
+    assert positive_int({name: " 7 "}, name, default) == 7
+    for bad in ("0", "-3", "2.5", "ten", "1e3"):
+        with pytest.raises(SettingsError, match=name):
+            positive_int({name: bad}, name, default)
