@@ -87,6 +87,9 @@ logger = logging.getLogger(__name__)
 # characters (what the NLU reads, see InputGuard); a longer one is no widget's.
 MAX_METADATA_BYTES = 2048  # the widget sends none; more is refused, never stored
 MAX_PACKET_BYTES = 64 * 1024  # engine.io's limit for one packet (its default: 1 MB)
+# Why a socket may not write to a session: keys of the text catalog (bot/texts/).
+SESSION_EXPIRED = "widget.expired"  # idle too long: the widget starts over
+NO_SESSION = "widget.no_session"  # not this socket's session
 
 
 def is_session_id(value: Any) -> TypeGuard[str]:
@@ -210,18 +213,23 @@ class ClinicSocketIOInput(SocketIOInput):
         async def handle_message(sid: Text, data: Any = None) -> None:
             problem, sender_id, text, metadata = self._read_message(sid, data)
             if not problem and self.session_persistence:
-                problem = await self._session_problem(blueprint, sid, sender_id)
+                reason = await self._session_problem(blueprint, sid, sender_id)
+                if reason == SESSION_EXPIRED:
+                    await self._leave(sid)
+                    await sio.emit(
+                        "session_expired",
+                        {"text": catalog_text(SESSION_EXPIRED)},
+                        room=sid,
+                        namespace=namespace,
+                    )
+                    return
+                if reason == NO_SESSION:
+                    problem = catalog_text(NO_SESSION)
             if not problem:
                 wait = self.limiter.retry_after(f"widget:{sender_id}", f"sid:{sid}")
                 if wait is not None:
                     logger.warning("Widget message refused: over the rate limit")
                     problem = too_fast_text(wait)
-            if problem == catalog_text("widget.expired"):
-                await self._leave(sid)
-                await sio.emit(
-                    "session_expired", {"text": problem}, room=sid, namespace=namespace
-                )
-                return
             if problem:
                 await sio.emit(
                     "chat_error", {"text": problem}, room=sid, namespace=namespace
@@ -269,7 +277,7 @@ class ClinicSocketIOInput(SocketIOInput):
         if self.session_persistence:
             session_id = data.get("session_id")
             if not is_session_id(session_id):
-                return catalog_text("widget.no_session"), "", "", {}
+                return catalog_text(NO_SESSION), "", "", {}
             sender_id = session_id
         else:
             sender_id = sid
@@ -293,7 +301,7 @@ class ClinicSocketIOInput(SocketIOInput):
     async def _session_problem(
         self, blueprint: _AppBlueprint, sid: Text, session_id: str
     ) -> Optional[str]:
-        """Why this socket may not write to `session_id` now, or None.
+        """Why this socket may not write to `session_id` now (a text key), or None.
 
         A socket writes to its own session only. A socket that has none yet (a
         reconnection sends its buffered messages before asking for its session)
@@ -302,14 +310,14 @@ class ClinicSocketIOInput(SocketIOInput):
         own = self._sessions.get(sid)
         if own is not None and own != session_id:
             # e.g. a message from before "Start over"
-            return catalog_text("widget.no_session")
+            return NO_SESSION
         tracker = await self._tracker(blueprint, session_id)
         if tracker is not None and _last_event_time(tracker) is not None:
             if not self._live(tracker):
-                return catalog_text("widget.expired")
+                return SESSION_EXPIRED
         elif own is None:
             # an id the server never handed to this socket
-            return catalog_text("widget.no_session")
+            return NO_SESSION
         if own is None:
             await self._join(sid, session_id)
         return None

@@ -5,7 +5,7 @@ from __future__ import annotations
 import ast
 import string
 from pathlib import Path
-from typing import Iterator, List, Tuple
+from typing import Dict, Iterator, List, Tuple
 
 import pytest
 
@@ -19,13 +19,16 @@ SOURCES = [
 LANGUAGES = sorted(p.stem for p in (ROOT / "bot" / "texts").glob("*.yml"))
 
 
-def _keys(node: ast.AST) -> Iterator[str]:
-    """The literal keys of an argument: a string, or both sides of `a if c else b`."""
+def _keys(node: ast.AST, constants: Dict[str, str]) -> Iterator[str]:
+    """The literal keys of an argument: a string, a module-level string constant, or
+    both sides of `a if c else b`."""
     if isinstance(node, ast.Constant) and isinstance(node.value, str):
         yield node.value
+    elif isinstance(node, ast.Name) and node.id in constants:
+        yield constants[node.id]
     elif isinstance(node, ast.IfExp):
-        yield from _keys(node.body)
-        yield from _keys(node.orelse)
+        yield from _keys(node.body, constants)
+        yield from _keys(node.orelse, constants)
     else:
         raise AssertionError(f"text key not a literal: {ast.unparse(node)}")
 
@@ -35,6 +38,15 @@ def used_keys() -> List[Tuple[str, str, List[str]]]:
     found = []
     for path in SOURCES:
         tree = ast.parse(path.read_text(encoding="utf-8"))
+        constants = {
+            target.id: node.value.value
+            for node in tree.body
+            if isinstance(node, ast.Assign)
+            and isinstance(node.value, ast.Constant)
+            and isinstance(node.value.value, str)
+            for target in node.targets
+            if isinstance(target, ast.Name)
+        }
         names = {
             alias.asname or alias.name
             for node in ast.walk(tree)
@@ -50,7 +62,7 @@ def used_keys() -> List[Tuple[str, str, List[str]]]:
                 and node.args
             ):
                 passed = sorted(k.arg for k in node.keywords if k.arg != "language")
-                for key in _keys(node.args[0]):
+                for key in _keys(node.args[0], constants):
                     found.append((str(path.relative_to(ROOT)), key, passed))
     return found
 
