@@ -12,8 +12,8 @@ then training time, model load time, parse latency p50/p95 and peak memory.
 threshold choice; never reported as the product's figures). `--variant whitespace`
 also trains the pipeline with Rasa's WhitespaceTokenizer in place of the project's
 spaCy pipeline; `--config NAME=PATH` trains and measures another config beside
-it (a candidate change, chosen on the dev sets). Results go to stdout (and `--json FILE`); docs/benchmarks.md records
-a run.
+it (a candidate change, chosen on the dev sets). Results go to stdout (and
+`--json FILE`); docs/benchmarks.md records a run.
 """
 
 from __future__ import annotations
