@@ -157,6 +157,39 @@ def test_keyboard_only_conversation(page):
     expect()(launcher).to_be_focused()
 
 
+def test_a_message_typed_before_the_chat_connects_is_kept_and_sent(page):
+    held: list = []
+    state = {"holding": True, "page_side": None}
+
+    def relay(ws):
+        # The server's packets (the handshake, the session) wait here while
+        # holding, as on a slow connection.
+        server = ws.connect_to_server()
+        state["page_side"] = ws
+
+        def to_page(message):
+            if state["holding"]:
+                held.append(message)
+            else:
+                ws.send(message)
+
+        server.on_message(to_page)
+
+    page.route_web_socket(re.compile(r".*/socket\.io/.*"), relay)
+    page.reload()
+    page.get_by_role("button", name="Questions? Chat with us").click()
+    box = page.get_by_label("Type your question")
+    box.fill("how fast does it work?")
+    box.press("Enter")
+    expect()(page.get_by_role("status")).to_contain_text("will be sent")
+    state["holding"] = False
+    for message in held:
+        state["page_side"].send(message)
+    log = page.get_by_role("log", name="Conversation")
+    expect()(log).to_contain_text(answer_part("onset_speed", 0))
+    expect()(log).to_contain_text("how fast does it work?")
+
+
 @pytest.mark.parametrize(
     "viewport", [(1280, 800), (360, 640)], ids=["desktop", "phone"]
 )

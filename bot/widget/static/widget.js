@@ -29,6 +29,7 @@
   var typingTimer = null;
   var greeted = false;
   var pendingNotice = null; // shown once the next history has arrived
+  var queued = []; // [message, shown] typed before the session was confirmed
   var ui = {};
 
   function el(tag, attrs, text) {
@@ -244,7 +245,14 @@
   }
 
   function send(message, shown) {
-    if (!socket || !sessionId) return;
+    if (!socket) return;
+    if (!sessionId) {
+      // Typed before the server confirmed the session (a slow connection, or
+      // right after "Start over"): kept, and sent once the session is there.
+      queued.push([message, shown]);
+      setStatus("Connecting\u2026 Your message will be sent.");
+      return;
+    }
     if (socket.connected) setStatus(""); // e.g. the note that the chat started over
     clearQuickReplies();
     addMessage("user", shown || message);
@@ -301,6 +309,9 @@
         setTyping(true);
         emitMessage("/greet");
       }
+      queued.splice(0).forEach(function (item) {
+        send(item[0], item[1]);
+      });
     });
     socket.on("bot_uttered", function (message) {
       setTyping(false);
