@@ -248,7 +248,7 @@ def main(argv: Optional[list] = None) -> int:
     app.run(
         host=settings.host,
         port=port,
-        workers=1,
+        workers=settings.workers,  # stateless: any worker takes any call
         access_log=False,
         motd=False,
         debug=False,

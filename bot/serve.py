@@ -243,6 +243,24 @@ def _banner(settings: Settings) -> str:
     )
 
 
+def _connection_budget_problem(settings: Settings) -> Optional[str]:
+    """Why the workers' PostgreSQL connections would not fit, or None."""
+    from bot.db.capacity import over_budget
+    from bot.db.engine import dispose_engines
+    from bot.settings.storage import get_storage_settings
+
+    storage = get_storage_settings()
+    try:
+        return over_budget(
+            settings.database_url,
+            settings.workers,
+            storage.pool_size,
+            storage.max_overflow,
+        )
+    finally:
+        dispose_engines()  # the launcher keeps no connection open
+
+
 def main(argv: Optional[List[str]] = None) -> int:
     """Starts every process and supervises them until Ctrl-C."""
     parser = argparse.ArgumentParser(
@@ -275,6 +293,10 @@ def main(argv: Optional[List[str]] = None) -> int:
             "right and the server reachable?",
             file=sys.stderr,
         )
+        return 2
+    problem = _connection_budget_problem(settings)
+    if problem:
+        print(f"Configuration error: {problem}", file=sys.stderr)
         return 2
     supervisor = Supervisor(
         commands(settings, args.model), settings.child_environment()

@@ -163,6 +163,14 @@ def build_engine(
         event.listen(engine, "connect", on_connect)
         event.listen(engine, "begin", _on_sqlite_begin)
         return engine
+    if url.get_backend_name() == "postgresql":
+        from bot.settings.storage import get_storage_settings
+
+        # Sized so every process of every worker fits in max_connections
+        # (bot.db.capacity checks it when the product starts).
+        storage = get_storage_settings()
+        options.setdefault("pool_size", storage.pool_size)
+        options.setdefault("max_overflow", storage.max_overflow)
     engine = create_engine(url, pool_pre_ping=True, **options)
     if url.get_backend_name() == "postgresql":
         event.listen(engine, "handle_error", _drop_postgres_detail)

@@ -52,6 +52,11 @@ class Settings:
     # Bearer ...`). None outside a local run when ACTION_SERVER_TOKEN is unset: the
     # launcher then makes one per launch, a stand-alone action server refuses to start.
     action_server_token: Optional[str] = None
+    # Rasa server worker processes (`WORKERS`); more than one needs PostgreSQL and
+    # Redis (`REDIS_URL`): the conversation locks and the chat's socket.io messages
+    # go through Redis, so any worker can take any message.
+    workers: int = 1
+    redis_url: Optional[str] = None
 
     def hours(self):
         """The clinic hours as a `bot.clinic_hours.ClinicHours`."""
@@ -88,7 +93,18 @@ class Settings:
         }
         if self.action_server_token:
             env["ACTION_SERVER_TOKEN"] = self.action_server_token
+        # Rasa reads SANIC_WORKERS itself; bot.rasa_server checks it really runs them.
+        env["WORKERS"] = env["SANIC_WORKERS"] = str(self.workers)
+        if self.redis_url:
+            env["REDIS_URL"] = self.redis_url
         return env
+
+    def __repr__(self) -> str:
+        # Never print secrets (tracebacks, debuggers, logs).
+        return (
+            f"Settings(app_env={self.app_env!r}, host={self.host!r}, "
+            f"workers={self.workers})"
+        )
 
 
 def is_loopback(host: str) -> bool:
@@ -236,6 +252,34 @@ def local_secret(name: str, nbytes: int) -> str:
     return path.read_text().strip()
 
 
+MAX_WORKERS = 16
+
+
+def _workers(env: Mapping[str, str], database_url: str) -> tuple[int, Optional[str]]:
+    """`WORKERS` and `REDIS_URL`, refused unless several workers can share the work."""
+    from sqlalchemy.engine import make_url
+
+    workers = positive_int(env, "WORKERS", 1)
+    if workers > MAX_WORKERS:
+        raise SettingsError(f"WORKERS must be at most {MAX_WORKERS}, got {workers}")
+    redis_url = env.get("REDIS_URL", "").strip() or None
+    if redis_url and not redis_url.startswith(("redis://", "rediss://")):
+        raise SettingsError("REDIS_URL must start with redis:// or rediss://")
+    if workers > 1:
+        if make_url(database_url).get_backend_name() != "postgresql":
+            raise SettingsError(
+                f"WORKERS={workers} needs PostgreSQL: SQLite takes one writer at a "
+                "time. Set DATABASE_URL=postgresql://... or WORKERS=1."
+            )
+        if not redis_url:
+            raise SettingsError(
+                f"WORKERS={workers} needs Redis for the conversation locks and the "
+                "chat's messages between workers. Set REDIS_URL=redis://... or "
+                "WORKERS=1."
+            )
+    return workers, redis_url
+
+
 def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     """Reads and validates the settings from `env` (default: os.environ)."""
     env = os.environ if env is None else env
@@ -244,9 +288,13 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     is_local = app_env == "local"
     action_port = _port(env, "ACTION_PORT", 5055)
     _twilio_api_base_url(env, is_local)
+    database_url = _database_url(env)
+    workers, redis_url = _workers(env, database_url)
     return Settings(
         app_env=app_env,
-        database_url=_database_url(env),
+        database_url=database_url,
+        workers=workers,
+        redis_url=redis_url,
         rasa_api_token=_api_token(env, is_local),
         host=host,
         rasa_port=_port(env, "RASA_PORT", 5005),

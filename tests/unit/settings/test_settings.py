@@ -135,3 +135,36 @@ def test_whole_number_settings_share_one_rule(name, default):
     for bad in ("0", "-3", "2.5", "ten", "1e3"):
         with pytest.raises(SettingsError, match=name):
             positive_int({name: bad}, name, default)
+
+
+PG = "postgresql://clinic@db.internal/clinic"
+
+
+@pytest.mark.parametrize(
+    "env, message",
+    [
+        ({"WORKERS": "2"}, "needs PostgreSQL"),
+        ({"WORKERS": "2", "DATABASE_URL": PG}, "needs Redis"),
+        ({"WORKERS": "17", "DATABASE_URL": PG, "REDIS_URL": "redis://r"}, "at most"),
+        ({"WORKERS": "two"}, "WORKERS must be a whole number"),
+        ({"REDIS_URL": "http://r:6379"}, "REDIS_URL must start with redis://"),
+    ],
+)
+def test_several_workers_need_postgresql_and_redis(env, message):
+    with pytest.raises(SettingsError, match=message):
+        load_settings(env)
+
+
+def test_several_workers_reach_rasa_and_the_action_server():
+    settings = load_settings(
+        {"WORKERS": "3", "DATABASE_URL": PG, "REDIS_URL": "redis://r:6379/2"}
+    )
+    child = settings.child_environment()
+    assert (settings.workers, child["SANIC_WORKERS"], child["WORKERS"]) == (3, "3", "3")
+    assert child["REDIS_URL"] == "redis://r:6379/2"
+    assert load_settings({}).child_environment()["SANIC_WORKERS"] == "1"
+
+
+def test_the_settings_repr_shows_no_secret():
+    settings = load_settings({"RASA_API_TOKEN": "a-secret-token-of-24-chars-or-more"})
+    assert "a-secret-token" not in repr(settings)
