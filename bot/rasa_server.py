@@ -10,6 +10,11 @@ command line starts, in this one place:
   makes the open handoff urgent), and the conversation stays held by staff. The
   steps are run directly, not predicted: the policies' rules do not match a tracker
   whose earlier messages were skipped while paused.
+- **The workers asked for, or none.** Rasa runs `SANIC_WORKERS` workers only with
+  a lock store other than its in-memory one, and otherwise falls back to one with a
+  debug-level line. The server now refuses to start when the number Rasa would run
+  differs from `WORKERS` (`bot.settings`), and each worker logs "Rasa worker
+  ready (pid N)" once its model is loaded.
 - **A failed custom action is never silence.** When the action server is down or
   fails, Rasa logs the error and the patient got nothing. They now get
   `utter_action_failed` ("something went wrong, please try again"), sent by Rasa
@@ -35,7 +40,8 @@ from bot.vocabulary import (
     UTTER_NOTICE,
 )
 
-logger = logging.getLogger(__name__)
+# By name: run as `python -m bot.rasa_server`, `__name__` would be "__main__".
+logger = logging.getLogger("bot.rasa_server")
 
 CRISIS_INTENT = CRISIS
 # What a crisis gets in a conversation held by staff: as data/rules/safety.yml.
@@ -57,7 +63,50 @@ def apply() -> None:
         return
     _answer_a_crisis_while_paused()
     _tell_the_patient_when_an_action_fails()
+    _run_the_workers_asked_for()
+    _say_when_each_worker_is_ready()
     _applied = True
+
+
+def _run_the_workers_asked_for() -> None:
+    import rasa.core.utils as core_utils
+
+    from bot.settings import get_settings
+
+    original = core_utils.number_of_sanic_workers
+
+    def number_of_sanic_workers(lock_store):
+        wanted = get_settings().workers
+        running = original(lock_store)
+        if running != wanted:
+            # Rasa falls back to one worker with only a debug line.
+            raise SystemExit(
+                f"WORKERS={wanted}, but Rasa would run {running} worker(s): "
+                "several workers need endpoints.yml's lock_store to be "
+                "bot.workers.locks.ClinicLockStore with REDIS_URL set."
+            )
+        logger.info("Rasa server: %d worker(s)", running)
+        return running
+
+    core_utils.number_of_sanic_workers = number_of_sanic_workers
+
+
+def _say_when_each_worker_is_ready() -> None:
+    import os
+
+    import rasa.core.run as core_run
+
+    original = core_run.load_agent_on_start
+
+    async def load_agent_on_start(*args, **kwargs):
+        agent = await original(*args, **kwargs)
+        # Once a model is loaded only warnings and errors reach the log, so
+        # Rasa's own "up and running" line never shows. This one does, and
+        # names the worker, so an operator or a test can count them.
+        logger.warning("Rasa worker ready (pid %d)", os.getpid())
+        return agent
+
+    core_run.load_agent_on_start = load_agent_on_start
 
 
 def _answer_a_crisis_while_paused() -> None:

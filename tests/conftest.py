@@ -15,7 +15,12 @@ os.environ.setdefault("RASA_TELEMETRY_ENABLED", "false")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("SQLALCHEMY_SILENCE_UBER_WARNING", "1")
 
-from tests.support.databases import POSTGRES_URL, postgres_available  # noqa: E402
+from tests.support.databases import (  # noqa: E402
+    POSTGRES_URL,
+    REDIS_URL,
+    postgres_available,
+    redis_available,
+)
 from tests.support.model import Parser  # noqa: E402
 from tests.support.paths import ROOT  # noqa: E402
 from tests.support.trackers import make_tracker  # noqa: E402
@@ -105,6 +110,17 @@ def postgres_url() -> str:
             f"PostgreSQL not reachable at {POSTGRES_URL} (set TEST_POSTGRES_URL)"
         )
     return POSTGRES_URL
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> str:
+    """URL of a reachable Redis test database (emptied first), or a clear skip."""
+    if not redis_available():
+        pytest.skip(f"Redis not reachable at {REDIS_URL} (set TEST_REDIS_URL)")
+    import redis
+
+    redis.Redis.from_url(REDIS_URL).flushdb()
+    return REDIS_URL
 
 
 @pytest.fixture

@@ -1,4 +1,5 @@
-"""Both databases for tests: a fresh SQLite file or a PostgreSQL schema of its own."""
+"""Both databases for tests: a fresh SQLite file or a PostgreSQL schema of its own;
+and Redis, for several workers."""
 
 from __future__ import annotations
 
@@ -13,6 +14,9 @@ import pytest
 POSTGRES_URL = os.environ.get(
     "TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test"
 )
+
+# A Redis database number of the tests' own (locks, socket.io between workers).
+REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/5")
 
 # Parametrise a fixture with these to run its tests on both databases.
 BACKENDS = ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
@@ -29,6 +33,16 @@ def postgres_available(url: str = POSTGRES_URL) -> bool:
         engine.dispose()
         return True
     except Exception:  # noqa: BLE001 - any failure means "not reachable"
+        return False
+
+
+def redis_available(url: str = REDIS_URL) -> bool:
+    """True when the Redis test server answers."""
+    import redis
+
+    try:
+        return bool(redis.Redis.from_url(url, socket_connect_timeout=2).ping())
+    except redis.RedisError:
         return False
 
 
