@@ -80,6 +80,7 @@ from bot.channels.history import history_messages, staff_name
 from bot.channels.limits import MAX_MESSAGE_CHARS, RateLimiter, too_fast_text
 from bot.settings import widget as widget_settings
 from bot.texts import text as catalog_text
+from bot.workers import pubsub
 
 logger = logging.getLogger(__name__)
 
@@ -161,12 +162,19 @@ class ClinicSocketIOInput(SocketIOInput):
         """The socket.io server and its event handlers."""
         # Never [] (Rasa's choice): to python-socketio that means "check no origin".
         # None allows the server's own origin only.
+        manager = pubsub.client_manager()  # Redis between workers, or None
         sio = AsyncServer(
             async_mode="sanic",
             cors_allowed_origins=self.cors_allowed_origins or None,
             max_http_buffer_size=MAX_PACKET_BYTES,
+            client_manager=manager,
+            # Long-polling spreads one session's requests over the workers, which
+            # would need sticky sessions; the widget tries the websocket first.
+            transports=pubsub.TRANSPORTS if manager is not None else None,
         )
         blueprint = _AppBlueprint(sio, self.socketio_path, "socketio_webhook", __name__)
+        if manager is not None:
+            pubsub.distinct_per_worker(blueprint, manager)
         self.sio = sio
         namespace = self.namespace
 
