@@ -4,7 +4,7 @@ The tables are declared one module per area in `bot.db.tables`:
 
 - `base`: `metadata`, `Base`, value checks (`InvalidValueError`), UTC timestamps;
 - `patients`: `intake_requests`, `handoffs`;
-- `sms`: `sms_opt_outs`, `sms_messages`;
+- `sms`: `sms_opt_outs`, `sms_messages`, `sms_send_leases`;
 - `console`: the staff console's accounts, sessions, audit log, conversation
   summaries, reviews, tags, corrections and handoff locks.
 
@@ -57,8 +57,10 @@ from bot.db.tables.sms import (
     SMS_MESSAGE_STATUSES,
     SMS_MESSAGE_TEXT_RULES,
     SMS_OPT_OUT_TEXT_RULES,
+    SMS_PENDING_STATUSES,
     SmsMessage,
     SmsOptOut,
+    SmsSendLease,
 )
 
 __all__ = [
@@ -78,6 +80,7 @@ __all__ = [
     "SMS_MESSAGE_STATUSES",
     "SMS_MESSAGE_TEXT_RULES",
     "SMS_OPT_OUT_TEXT_RULES",
+    "SMS_PENDING_STATUSES",
     "AuditEntry",
     "Base",
     "ConsoleSession",
@@ -94,6 +97,7 @@ __all__ = [
     "MessageCorrection",
     "SmsMessage",
     "SmsOptOut",
+    "SmsSendLease",
     "TextRule",
     "UTCDateTime",
     "check_text",

@@ -33,12 +33,14 @@ class Failure:
 
 
 class FakeTwilio:
-    """The fake API; `sent` lists the form of each accepted message, in order."""
+    """The fake API; `sent` lists the form of each accepted message, in order, and
+    `sids` the SID it answered for each."""
 
     def __init__(self, account_sid: str, auth_token: str) -> None:
         self.account_sid = account_sid
         self.auth_token = auth_token
         self.sent: List[Dict[str, str]] = []
+        self.sids: List[str] = []
         self.requests = 0
         self._failures: List[Failure] = []
         self._lock = threading.Lock()
@@ -91,10 +93,11 @@ class FakeTwilio:
         with self._lock:
             self.requests += 1
             failure = self._failures.pop(0) if self._failures else None
+            sid = "SM" + secrets.token_hex(16)
             if failure is None:
                 self.sent.append(form)
+                self.sids.append(sid)
         if failure is None:
-            sid = "SM" + secrets.token_hex(16)
             return 201, {"sid": sid, "status": "queued", "to": form.get("To")}
         if failure.hang_up:
             return None

@@ -1,11 +1,35 @@
 """Sends SMS bodies through Twilio, in order per number, and records each one.
 
-Each body is recorded before it is sent; a number that opted out gets nothing
-(recorded as `blocked`); network errors, 429 and 5xx are retried with exponential
-backoff, other refusals are not (e.g. 21610, "unsubscribed", which also records
-the opt-out); a body that still fails is recorded as `failed` with its error code
-and kept for staff to follow up, and the later parts of the same reply are not
-sent (they would arrive out of order). Order holds within one Rasa process.
+The `sms_messages` table is the send queue, shared by every Rasa process (Sanic
+workers, machines) on the same database:
+
+1. `send()` records every body of a reply as `queued` in one transaction, in
+   order, under one `reply_id` (a number that opted out gets `blocked` rows,
+   without text), then wakes this process's delivery loop for the number.
+2. The loop takes the number's lease (`sms_send_leases`: holder, expiry), so one
+   process at a time delivers a number's rows; a process that finds the lease
+   held by another leaves the rows to it. The holder renews the lease and takes
+   the oldest pending row (by id) before each body, sends it, records the
+   outcome, and when none is left gives the lease back (taking it again if rows
+   came in meanwhile). So bodies go out one at a time, in the order recorded.
+3. Before each body: an opted-out number gets the row `blocked`. Network errors,
+   429 and 5xx are retried with exponential backoff, other refusals are not (e.g.
+   21610, "unsubscribed", which also records the opt-out). A body that still
+   fails is `failed` with its error code, kept for staff, and the later parts of
+   the same reply are `failed` with `earlier_part_failed` (they would arrive out
+   of order); the next reply goes out as usual.
+4. Restart: `resume()` (at server start) delivers the rows of numbers whose lease
+   is free or expired, at once and then every lease period, so rows a killed
+   process left behind go out, in order, once its lease has expired.
+
+A row is `sending` while its request to Twilio is under way. Twilio has no
+idempotency key, so a crash after Twilio accepted a body but before `sent` was
+recorded cannot be told from one before: the next holder sends a row it finds
+`sending` once more, as `resending`, and a row it finds `resending` is not sent
+again (`failed`, `send_interrupted`, for staff to check). A crash therefore
+costs at most one duplicate SMS per body. (As before, a retry after a time-out
+can also duplicate a body Twilio had in fact accepted.)
+
 Sends go through the official `twilio` client's asyncio API (aiohttp).
 """
 
@@ -14,7 +38,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
-from typing import Any, Callable, Dict, List, Optional, Sequence
+import uuid
+from typing import Any, Callable, Dict, List, Optional, Sequence, Set
 
 from bot import ids
 from bot.channels.sms import store
@@ -32,6 +57,9 @@ SEND_ATTEMPTS = 4
 RETRY_BASE_SECONDS = 0.5  # then 1 s, 2 s (with jitter)
 SEND_TIMEOUT_SECONDS = 15
 KNOWN_NUMBERS = 10_000  # conversation id -> number, remembered from inbound SMS
+# How long a number's lease lasts without renewal: longer than one attempt (its
+# time-out and backoff), as the lease is renewed before each attempt.
+LEASE_SECONDS = 60.0
 
 
 class SendError(Exception):
@@ -60,19 +88,33 @@ def classify(error: BaseException) -> SendError:
     return SendError(type(error).__name__[:32], False)
 
 
-class SmsSender:
-    """Sends SMS bodies through Twilio and records each one.
+class _LeaseLost(Exception):
+    """Another process took the number's lease (ours expired): stop sending."""
 
-    One per Rasa server process (held by the input channel). Each number's bodies
-    go out one after another in the order they were handed over, in background
-    tasks, so a webhook or staff reply never waits for Twilio.
+
+class SmsSender:
+    """Sends SMS bodies through Twilio and records each one (see the module).
+
+    One per Rasa server process (held by the input channel); `holder` names it
+    in the leases. A webhook or staff reply never waits for Twilio: recording and
+    delivery run in background tasks.
     """
 
-    def __init__(self, settings: SmsSettings, database_url: Optional[str] = None):
+    def __init__(
+        self,
+        settings: SmsSettings,
+        database_url: Optional[str] = None,
+        lease_seconds: float = LEASE_SECONDS,
+    ):
         self.settings = settings
         self.database_url = database_url
+        self.lease_seconds = lease_seconds
+        self.holder = uuid.uuid4().hex
         self._client: Any = None
-        self._tails: Dict[str, asyncio.Task] = {}
+        self._recording: Dict[str, asyncio.Task] = {}  # per number, newest
+        self._loops: Dict[str, asyncio.Task] = {}  # numbers in delivery
+        self._again: Set[str] = set()  # woken while in delivery: look again
+        self._sweeper: Optional[asyncio.Task] = None
         self._numbers: Dict[str, str] = {}  # conversation id -> number, newest last
 
     def remember(self, conversation_id: str, phone: str) -> None:
@@ -127,7 +169,11 @@ class SmsSender:
         return self._client
 
     async def close(self) -> None:
-        """Closes the HTTP session (at server stop)."""
+        """Stops `resume()`'s sweeps and closes the HTTP session (at server stop)."""
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+            await asyncio.gather(self._sweeper, return_exceptions=True)
+            self._sweeper = None
         if self._client is not None:
             await self._client.http_client.close()
             self._client = None
@@ -151,7 +197,10 @@ class SmsSender:
         buttons: Optional[Sequence[Dict[str, Any]]] = None,
         conversation_id: Optional[str] = None,
     ) -> asyncio.Task:
-        """Queues the bodies of one reply for `phone`, after its earlier replies.
+        """Records the bodies of one reply for `phone`, then wakes its delivery.
+
+        Replies handed over by this process are recorded in the order of the
+        calls, so they go out in that order.
 
         Args:
             phone: the patient's E.164 number.
@@ -160,28 +209,59 @@ class SmsSender:
             conversation_id: Rasa's sender id (default: `phone`).
 
         Returns:
-            The background task; awaiting it is optional (tests do).
+            The background task that records the reply (done once recorded and
+            delivery woken); `drain()` waits for the delivery.
         """
-        previous = self._tails.get(phone)
+        previous = self._recording.get(phone)
         task = asyncio.get_running_loop().create_task(
-            self._deliver(
+            self._record(
                 previous, phone, list(bodies), buttons, conversation_id or phone
             )
         )
-        self._tails[phone] = task
+        self._recording[phone] = task
         task.add_done_callback(lambda done: self._forget(phone, done))
         return task
 
     def _forget(self, phone: str, task: asyncio.Task) -> None:
-        if self._tails.get(phone) is task:
-            del self._tails[phone]
+        if self._recording.get(phone) is task:
+            del self._recording[phone]
 
     async def drain(self) -> None:
-        """Waits until every queued body has been sent or recorded as failed."""
-        while self._tails:
-            await asyncio.gather(*self._tails.values(), return_exceptions=True)
+        """Waits until this process records nothing and has no number in delivery.
 
-    async def _deliver(
+        Rows left to another process (which holds the number's lease) are its to
+        send: this does not wait for them.
+        """
+        while self._recording or self._loops:
+            tasks = [*self._recording.values(), *self._loops.values()]
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+    async def resume(self) -> None:
+        """Delivers rows left pending by other processes: now, then every lease period.
+
+        Rows of a killed process go out once its lease has expired.
+        """
+        if self._sweeper is None and self.settings.configured:
+            loop = asyncio.get_running_loop()
+            self._sweeper = loop.create_task(self._sweep_forever())
+
+    async def sweep(self) -> int:
+        """Wakes delivery of every number with pending rows and no live lease."""
+        phones = await self._db(store.numbers_to_resume)
+        for phone in phones:
+            self.wake(phone)
+        return len(phones)
+
+    async def _sweep_forever(self) -> None:
+        while True:
+            try:
+                if count := await self.sweep():
+                    logger.info("SMS: resuming delivery to %d number(s)", count)
+            except Exception as error:  # noqa: BLE001 - try again next period
+                logger.warning("SMS resume failed: %s", type(error).__name__)
+            await asyncio.sleep(self.lease_seconds)
+
+    async def _record(
         self,
         previous: Optional[asyncio.Task],
         phone: str,
@@ -192,47 +272,94 @@ class SmsSender:
         if previous is not None:
             await asyncio.gather(previous, return_exceptions=True)
         try:
-            await self._deliver_in_order(phone, bodies, buttons, conversation_id)
+            queued = await self._db(
+                store.record_reply, conversation_id, phone, bodies, buttons
+            )
         except Exception as error:  # noqa: BLE001 - a background task must log
             logger.error(
-                "SMS to %s not delivered: %s", mask_phone(phone), type(error).__name__
+                "SMS to %s not recorded: %s", mask_phone(phone), type(error).__name__
             )
+            return
+        if queued:
+            self.wake(phone)
+        else:
+            logger.info("SMS to %s withheld: opted out", mask_phone(phone))
 
-    async def _deliver_in_order(
-        self,
-        phone: str,
-        bodies: List[str],
-        buttons: Optional[Sequence[Dict[str, Any]]],
-        conversation_id: str,
-    ) -> None:
-        failed = False
-        for index, body in enumerate(bodies):
-            last = index == len(bodies) - 1
-            if await self.is_opted_out(phone):
-                await self._db(store.record_blocked, conversation_id, phone)
-                logger.info("SMS to %s withheld: opted out", mask_phone(phone))
-                continue
-            message = await self._db(
-                store.record_queued,
-                conversation_id,
-                phone,
-                body,
-                buttons if last else None,
+    def wake(self, phone: str) -> None:
+        """Starts this process's delivery loop for the number (or has it look again)."""
+        if phone in self._loops:
+            self._again.add(phone)
+        else:
+            loop = asyncio.get_running_loop()
+            self._loops[phone] = loop.create_task(self._run(phone))
+
+    async def _run(self, phone: str) -> None:
+        try:
+            while True:
+                self._again.discard(phone)
+                try:
+                    await self._deliver(phone)
+                except Exception as error:  # noqa: BLE001 - a background task must log
+                    logger.error(
+                        "SMS to %s: delivery stopped (%s); left for the next sweep",
+                        mask_phone(phone),
+                        type(error).__name__,
+                    )
+                    return
+                if phone not in self._again:
+                    return
+        finally:
+            self._loops.pop(phone, None)
+            self._again.discard(phone)
+
+    async def _deliver(self, phone: str) -> None:
+        """Sends the number's pending rows in order while holding its lease."""
+        while True:
+            claim = await self._db(
+                store.claim_next, phone, self.holder, self.lease_seconds
             )
-            if failed:
-                # An earlier part failed: later parts would arrive out of order.
-                await self._db(store.mark_failed, message.id, "earlier_part_failed", 0)
-                continue
-            failed = not await self._send_one(message.id, phone, body)
+            if claim is None:  # nothing left: give the lease back
+                if await self._db(store.release_lease, phone, self.holder):
+                    continue  # rows came in meanwhile
+                return
+            if claim.action == "lost":  # another process delivers this number
+                return
+            if claim.action == "blocked":
+                logger.info("SMS to %s withheld: opted out", mask_phone(phone))
+            elif claim.action == "interrupted":
+                logger.error(
+                    "SMS %d to %s interrupted twice: not sent again",
+                    claim.message_id,
+                    mask_phone(phone),
+                )
+            else:
+                if claim.action == "resend":
+                    logger.warning(
+                        "SMS %d to %s interrupted: sending it once more",
+                        claim.message_id,
+                        mask_phone(phone),
+                    )
+                try:
+                    await self._send_one(claim.message_id, phone, claim.body or "")
+                except _LeaseLost:
+                    logger.warning(
+                        "SMS to %s: lease lost, left to its new holder",
+                        mask_phone(phone),
+                    )
+                    return
 
     async def _send_one(self, message_id: int, phone: str, body: str) -> bool:
         if not self.settings.configured:
-            await self._db(store.mark_failed, message_id, "not_configured", 0)
+            await self._db(store.record_failure, message_id, "not_configured", 0)
             logger.error(
                 "SMS to %s not sent: channel not configured", mask_phone(phone)
             )
             return False
         for attempt in range(1, SEND_ATTEMPTS + 1):
+            if attempt > 1 and not await self._db(
+                store.take_lease, phone, self.holder, self.lease_seconds
+            ):
+                raise _LeaseLost()
             try:
                 sent = await asyncio.wait_for(
                     self.client().messages.create_async(
@@ -256,7 +383,10 @@ class SmsSender:
                 )
                 await asyncio.sleep(delay * random.uniform(0.8, 1.2))
                 continue
-            await self._db(store.mark_failed, message_id, failure.code, attempt)
+            unsubscribed = failure.code == "21610"  # the number sent STOP to Twilio
+            await self._db(
+                store.record_failure, message_id, failure.code, attempt, unsubscribed
+            )
             logger.error(
                 "SMS %d to %s failed after %d attempt(s): %s",
                 message_id,
@@ -264,7 +394,5 @@ class SmsSender:
                 attempt,
                 failure.code,
             )
-            if failure.code == "21610":  # Twilio: the number sent STOP to Twilio
-                await self.set_opted_out(phone, True, "TWILIO_21610")
             return False
         return False  # pragma: no cover - the loop always returns

@@ -6,30 +6,43 @@ worker thread (`asyncio.to_thread`), so the server's event loop never waits on
 the database.
 
 - `sms_opt_outs`: one row per number that ever sent STOP; START sets it back.
-- `sms_messages`: one row per outbound SMS body, from `queued` to `sent`, `failed`
-  (after the retries, with Twilio's error code) or `blocked` (the number opted
-  out). The body is kept only until Twilio accepts the message; the options it
-  offered (`buttons`) are kept so a later reply "1" can pick one. Its
-  `conversation_id` (an HMAC of the number) and `phone_e164` are also how a
-  conversation's number is found again (`phone_for_conversation`).
+- `sms_messages`: one row per outbound SMS body, from `queued` (through `sending`)
+  to `sent`, `failed` (after the retries, with Twilio's error code) or `blocked`
+  (the number opted out). The body is kept only until Twilio accepts the message;
+  the options it offered (`buttons`) are kept so a later reply "1" can pick one.
+  Its `conversation_id` (an HMAC of the number) and `phone_e164` are also how a
+  conversation's number is found again (`phone_for_conversation`). It is the send
+  queue too (`bot.channels.sms.sender`); `sms_send_leases` says who delivers it.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
-from typing import Any, Dict, List, Optional, Sequence
+import uuid
+from datetime import timedelta
+from typing import Any, Dict, List, NamedTuple, Optional, Sequence
 
-from sqlalchemy import select
+from sqlalchemy import delete, func, or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from bot.db.models import SMS_MESSAGE_MAX_LENGTHS, SmsMessage, SmsOptOut
+from bot.db.models import (
+    SMS_MESSAGE_MAX_LENGTHS,
+    SMS_PENDING_STATUSES,
+    SmsMessage,
+    SmsOptOut,
+    SmsSendLease,
+    utcnow,
+)
 
 logger = logging.getLogger(__name__)
 
 # Statuses of a message the patient may have seen (and so may answer).
-_OFFERED_STATUSES = ("queued", "sent")
+_OFFERED_STATUSES = (*SMS_PENDING_STATUSES, "sent")
+_lease = SmsSendLease.__table__
 
 
 def _opt_out_row(session: Session, phone_e164: str) -> Optional[SmsOptOut]:
@@ -101,6 +114,7 @@ def record_queued(
     phone_e164: str,
     body: str,
     buttons: Optional[Sequence[Dict[str, Any]]] = None,
+    reply_id: Optional[str] = None,
 ) -> SmsMessage:
     """Stores an SMS body about to be sent, with the options it offers."""
     message = SmsMessage(
@@ -110,9 +124,10 @@ def record_queued(
         buttons=_buttons_json(buttons),
         status="queued",
         attempts=0,
+        reply_id=reply_id,
     )
     session.add(message)
-    session.flush()
+    session.flush()  # one row at a time: ids in the order of the calls
     return message
 
 
@@ -218,5 +233,168 @@ def failed_messages(session: Session, limit: int = 100) -> List[SmsMessage]:
             .where(SmsMessage.status == "failed")
             .order_by(SmsMessage.id)
             .limit(limit)
+        ).scalars()
+    )
+
+
+# --- the send queue ------------------------------------------------------------------
+
+
+class Claim(NamedTuple):
+    """Next for the lease holder: "send", "resend", "blocked", "interrupted", "lost"."""
+
+    message_id: int
+    body: Optional[str]
+    action: str
+
+
+def _lock_number(session: Session, phone_e164: str) -> None:
+    """One number's replies recorded one at a time, committed in `id` order (PG)."""
+    if session.get_bind().dialect.name == "postgresql":
+        digest = hashlib.sha256(phone_e164.encode()).digest()
+        key = int.from_bytes(digest[:8], "big", signed=True)
+        session.execute(select(func.pg_advisory_xact_lock(key)))
+
+
+def record_reply(
+    session: Session,
+    conversation_id: str,
+    phone_e164: str,
+    bodies: Sequence[str],
+    buttons: Optional[Sequence[Dict[str, Any]]] = None,
+) -> int:
+    """Records a reply's bodies in order as `queued` (or `blocked`): how many queued.
+
+    One `reply_id` for all; the options go with the last body.
+    """
+    _lock_number(session, phone_e164)
+    if is_opted_out(session, phone_e164):
+        for _ in bodies:
+            record_blocked(session, conversation_id, phone_e164)
+        return 0
+    reply_id = uuid.uuid4().hex
+    for index, body in enumerate(bodies):
+        options = buttons if index == len(bodies) - 1 else None
+        record_queued(session, conversation_id, phone_e164, body, options, reply_id)
+    return len(bodies)
+
+
+def take_lease(session: Session, phone_e164: str, holder: str, seconds: float) -> bool:
+    """Takes or renews the number's lease for `seconds`: True if `holder` has it.
+
+    An UPDATE takes it when it is `holder`'s own or expired, else an INSERT that
+    does nothing if another's row is there: atomic on both databases.
+    """
+    now = utcnow()
+    values = {"holder": holder, "expires_at": now + timedelta(seconds=seconds)}
+    updated = session.execute(
+        update(_lease)
+        .where(
+            _lease.c.phone_e164 == phone_e164,
+            or_(_lease.c.holder == holder, _lease.c.expires_at < now),
+        )
+        .values(**values)
+    )
+    if updated.rowcount == 1:
+        return True
+    dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
+    inserted = session.execute(
+        dialect.insert(_lease)
+        .values(phone_e164=phone_e164, **values)
+        .on_conflict_do_nothing(index_elements=["phone_e164"])
+    )
+    return inserted.rowcount == 1
+
+
+def release_lease(session: Session, phone_e164: str, holder: str) -> bool:
+    """Gives the number's lease back (only `holder`'s own); True if rows are pending.
+
+    Rows recorded by a process that found the lease still held are seen here, so
+    the holder takes the lease again instead of leaving them behind.
+    """
+    session.execute(
+        delete(_lease).where(
+            _lease.c.phone_e164 == phone_e164, _lease.c.holder == holder
+        )
+    )
+    return _next_pending(session, phone_e164) is not None
+
+
+def _next_pending(session: Session, phone_e164: str) -> Optional[SmsMessage]:
+    return session.execute(
+        select(SmsMessage)
+        .where(
+            SmsMessage.status.in_(SMS_PENDING_STATUSES),
+            SmsMessage.phone_e164 == phone_e164,
+        )
+        .order_by(SmsMessage.id)
+        .limit(1)
+    ).scalar_one_or_none()
+
+
+def claim_next(
+    session: Session, phone_e164: str, holder: str, seconds: float
+) -> Optional[Claim]:
+    """Renews the lease, then the number's oldest pending row, None when none is left.
+
+    An opted-out number's row is `blocked`. A row found `sending` was interrupted
+    (by a crash): it becomes `resending` and is sent once more; one found
+    `resending` is not sent again (`failed`, `send_interrupted`).
+    """
+    if not take_lease(session, phone_e164, holder, seconds):
+        return Claim(0, None, "lost")
+    message = _next_pending(session, phone_e164)
+    if message is None:
+        return None
+    if is_opted_out(session, phone_e164):
+        mark_blocked(session, message.id)
+        return Claim(message.id, None, "blocked")
+    if message.status == "resending":
+        record_failure(session, message.id, "send_interrupted", message.attempts)
+        return Claim(message.id, None, "interrupted")
+    resend = message.status == "sending"
+    message.status = "resending" if resend else "sending"
+    return Claim(message.id, message.body, "resend" if resend else "send")
+
+
+def record_failure(
+    session: Session,
+    message_id: int,
+    error_code: str,
+    attempts: int,
+    opted_out: bool = False,
+) -> None:
+    """`mark_failed`, and the later parts of the same reply are not sent.
+
+    They become `failed`, `earlier_part_failed` (they would arrive out of order);
+    `opted_out` (21610) records the opt-out: `claim_next` blocks them instead.
+    """
+    message = mark_failed(session, message_id, error_code, attempts)
+    if opted_out:
+        set_opted_out(session, message.phone_e164, True, "TWILIO_21610")
+    elif message.reply_id is not None:  # NULL: a row of before migration 0006
+        session.execute(
+            update(SmsMessage)
+            .where(
+                SmsMessage.reply_id == message.reply_id,
+                SmsMessage.id > message_id,
+                SmsMessage.status == "queued",
+            )
+            .values(status="failed", error_code="earlier_part_failed")
+            .execution_options(synchronize_session=False)
+        )
+
+
+def numbers_to_resume(session: Session) -> List[str]:
+    """The numbers with pending rows and no live lease (expired leases deleted)."""
+    session.execute(delete(_lease).where(_lease.c.expires_at < utcnow()))
+    return list(
+        session.execute(
+            select(SmsMessage.phone_e164)
+            .where(
+                SmsMessage.status.in_(SMS_PENDING_STATUSES),
+                SmsMessage.phone_e164.not_in(select(_lease.c.phone_e164)),
+            )
+            .distinct()
         ).scalars()
     )

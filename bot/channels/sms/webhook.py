@@ -19,8 +19,10 @@ For each POST from Twilio (`TwilioSmsInput`):
    shape no other channel accepts, so no REST or widget client can write into
    (or read back) an SMS patient's conversation.
 
-At server stop, queued sends get `SHUTDOWN_DRAIN_SECONDS` to finish (unsent ones
-stay `queued` in the table).
+At server start the sender resumes the sends other (or killed) processes left
+pending (`SmsSender.resume`). At server stop, this process's sends get
+`SHUTDOWN_DRAIN_SECONDS` to finish (unsent ones stay pending in the table, for
+the next process to deliver once this one's lease expires).
 """
 
 from __future__ import annotations
@@ -186,6 +188,10 @@ class TwilioSmsInput(InputChannel):
         @webhook.route("/webhook", methods=["POST"])
         async def receive(request: Request) -> HTTPResponse:
             return await self._receive(request, on_new_message)
+
+        @webhook.listener("after_server_start")
+        async def resume(*_: Any) -> None:
+            await self.sender.resume()
 
         @webhook.listener("after_server_stop")
         async def close(*_: Any) -> None:
