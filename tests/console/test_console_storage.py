@@ -20,7 +20,14 @@ from bot.db import retention, summaries
 from bot.db.engine import dispose_engines, get_engine, session_scope
 from bot.db.events import EVENTS
 from bot.db.migrate import upgrade
-from bot.db.models import AuditEntry, ConversationSummary, SmsMessage, SmsOptOut, utcnow
+from bot.db.models import (
+    AuditEntry,
+    ConversationSummary,
+    SmsMessage,
+    SmsOptOut,
+    SmsSendLease,
+    utcnow,
+)
 from bot.db.queries import audit, common, conversations, transcripts
 from bot.db.queries import corrections as correction_queries
 from bot.db.repository import open_handoff, save_intake
@@ -361,6 +368,9 @@ def test_forget_a_patient_by_phone_and_by_conversation(engine, seeded):
             )
         )
         session.add(SmsOptOut(phone_e164=phone, opted_out=True, keyword="STOP"))
+        session.add(
+            SmsSendLease(phone_e164=phone, holder="worker-1", expires_at=utcnow())
+        )
     add_conversation(
         engine, "rest-widget-of-sms-patient", [Turn("hello", intent="greet")]
     )
@@ -380,6 +390,7 @@ def test_forget_a_patient_by_phone_and_by_conversation(engine, seeded):
             )
             == 0
         )
+    assert count(engine, "sms_send_leases", f"phone_e164 = '{phone}'") == 0
     # The standing opt-out is kept: deleting it would let texts to the number resume.
     assert count(engine, "sms_opt_outs", f"phone_e164 = '{phone}'") == 1
     assert count(engine, "events", "sender_id = 'rest-safety'") > 0

@@ -19,6 +19,7 @@ from bot.db.models import (
     IntakeRequest,
     SmsMessage,
     SmsOptOut,
+    SmsSendLease,
     utcnow,
 )
 from bot.db.queries.audit import record as record_audit
@@ -244,6 +245,13 @@ def _forget_pass(
         for table in (IntakeRequest.__table__, SmsMessage.__table__):
             if table.name in existing:
                 delete_in_batches(engine, deleted, table, table.c.phone_e164 == phone)
+        leases = SmsSendLease.__table__  # a send in progress: one row at most
+        if leases.name in existing:
+            with write_transaction(engine) as connection:
+                result = connection.execute(
+                    leases.delete().where(leases.c.phone_e164 == phone)
+                )
+            deleted.add(leases.name, result.rowcount)
         # A standing opt-out stays: it is the patient's own instruction not to be
         # texted, and without it messages to the number would resume.
         opt_outs = SmsOptOut.__table__
