@@ -56,9 +56,9 @@ def load_all(env: Optional[Mapping[str, str]] = None) -> Settings:
     Raises:
         SettingsError: the first invalid or missing value, by name.
     """
-    from bot.settings import console, sms, storage, widget
+    from bot.settings import console, sms, storage, widget, workers
 
     settings = load_settings(env)
-    for area in (console, widget, sms, storage):
+    for area in (console, widget, sms, storage, workers):
         area.load(env)
     return settings

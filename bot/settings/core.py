@@ -252,32 +252,26 @@ def local_secret(name: str, nbytes: int) -> str:
     return path.read_text().strip()
 
 
-MAX_WORKERS = 16
-
-
 def _workers(env: Mapping[str, str], database_url: str) -> tuple[int, Optional[str]]:
     """`WORKERS` and `REDIS_URL`, refused unless several workers can share the work."""
     from sqlalchemy.engine import make_url
 
-    workers = positive_int(env, "WORKERS", 1)
-    if workers > MAX_WORKERS:
-        raise SettingsError(f"WORKERS must be at most {MAX_WORKERS}, got {workers}")
-    redis_url = env.get("REDIS_URL", "").strip() or None
-    if redis_url and not redis_url.startswith(("redis://", "rediss://")):
-        raise SettingsError("REDIS_URL must start with redis:// or rediss://")
-    if workers > 1:
+    from bot.settings import workers as worker_settings
+
+    area = worker_settings.load(env)
+    if area.workers > 1:
         if make_url(database_url).get_backend_name() != "postgresql":
             raise SettingsError(
-                f"WORKERS={workers} needs PostgreSQL: SQLite takes one writer at a "
-                "time. Set DATABASE_URL=postgresql://... or WORKERS=1."
+                f"WORKERS={area.workers} needs PostgreSQL: SQLite takes one writer "
+                "at a time. Set DATABASE_URL=postgresql://... or WORKERS=1."
             )
-        if not redis_url:
+        if not area.redis_url:
             raise SettingsError(
-                f"WORKERS={workers} needs Redis for the conversation locks and the "
-                "chat's messages between workers. Set REDIS_URL=redis://... or "
+                f"WORKERS={area.workers} needs Redis for the conversation locks and "
+                "the chat's messages between workers. Set REDIS_URL=redis://... or "
                 "WORKERS=1."
             )
-    return workers, redis_url
+    return area.workers, area.redis_url
 
 
 def load_settings(env: Mapping[str, str] | None = None) -> Settings:

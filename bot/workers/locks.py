@@ -23,7 +23,7 @@ from typing import Any, Callable, Dict, Optional, TypeVar
 from rasa.core.lock import TicketLock
 from rasa.core.lock_store import LOCK_LIFETIME, LockError, LockStore
 
-from bot.settings import get_settings
+from bot.settings.workers import get_worker_settings
 
 logger = logging.getLogger(__name__)
 
@@ -47,7 +47,7 @@ class ClinicLockStore(LockStore):
                 settings say where Redis is).
             redis_url: e.g. `redis://127.0.0.1:6379/0`.
         """
-        url = redis_url if redis_url is not None else get_settings().redis_url
+        url = redis_url if redis_url is not None else get_worker_settings().redis_url
         self.red: Any = None
         self._memory: Dict[str, TicketLock] = {}
         if url:

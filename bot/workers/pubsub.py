@@ -21,7 +21,7 @@ import logging
 import uuid
 from typing import Any, Optional
 
-from bot.settings import get_settings
+from bot.settings.workers import get_worker_settings
 
 logger = logging.getLogger(__name__)
 
@@ -31,7 +31,7 @@ TRANSPORTS = ["websocket"]  # with several workers: no long-polling
 
 def client_manager() -> Optional[Any]:
     """A Redis client manager when several workers run, else None (in memory)."""
-    settings = get_settings()
+    settings = get_worker_settings()
     if settings.workers < 2 or not settings.redis_url:
         return None
     from socketio import AsyncRedisManager
