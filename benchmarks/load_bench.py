@@ -13,7 +13,9 @@ and its SQL tracker store on SQLite). For each it prints:
 - the Rasa process's RSS after the load, and its peak;
 - the cost of a turn late in a long conversation against a fresh one.
 
-Both models are trained in the run unless `--product-model` / `--reference-model`
+`--postgres URL --redis URL` adds the product on PostgreSQL with one worker and with
+two (`WORKERS=2`, a schema of its own per run, left in place). Both models are
+trained in the run unless `--product-model` / `--reference-model`
 point at trained ones. Not part of `make test`: timings belong here, measured side
 by side in one run, not in timed tests. docs/benchmarks.md records a run.
 """
@@ -33,7 +35,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Dict, List
+from typing import Dict, List, Optional
 
 import requests
 import yaml
@@ -63,11 +65,12 @@ REQUEST_SECONDS = 60
 
 @dataclass
 class Running:
-    """A started variant: its processes, where Rasa listens, its log files."""
+    """A started variant: its processes, where Rasa listens, its database."""
 
     processes: Dict[str, subprocess.Popen]
     base_url: str
     ready_seconds: float
+    database_url: str = ""
 
 
 def free_port() -> int:
@@ -136,18 +139,32 @@ def wait_ready(url: str, process: subprocess.Popen, started: float) -> float:
     raise SystemExit(f"not ready within {READY_SECONDS} s")
 
 
-def start_product(model: Path, tmp: Path) -> Running:
-    """The product's action server and Rasa server, as `make run` starts them."""
+def start_product(
+    model: Path,
+    tmp: Path,
+    database_url: str = "",
+    workers: int = 1,
+    redis_url: str = "",
+) -> Running:
+    """The product's action server and Rasa server, as `make run` starts them.
+
+    SQLite under `tmp` unless `database_url` is given; `workers` > 1 needs
+    PostgreSQL and `redis_url`, and the product is ready once every worker is.
+    """
     action_port, rasa_port = free_port(), free_port()
+    extra = {"WORKERS": str(workers)}
+    if redis_url:
+        extra["REDIS_URL"] = redis_url
     settings = load_settings(
         {
-            "DATABASE_URL": f"sqlite:///{tmp / 'product.db'}",
+            "DATABASE_URL": database_url or f"sqlite:///{tmp / 'product.db'}",
             "RASA_API_TOKEN": secrets.token_urlsafe(24),
             "ACTION_PORT": str(action_port),
             "RASA_PORT": str(rasa_port),
             "WIDGET_PORT": str(free_port()),
             "CONSOLE_PORT": str(free_port()),
             "CHAT_RATE_LIMIT": "100000/60",
+            **extra,
         }
     )
     from bot.db.migrate import upgrade
@@ -155,12 +172,16 @@ def start_product(model: Path, tmp: Path) -> Running:
     upgrade(settings.database_url)
     env = {**settings.child_environment(), "CHAT_RATE_LIMIT": "100000/60"}
     cmds = commands(settings, model)
-    return _start(
+    log_dir = tmp / f"product-{workers}w-{secrets.token_hex(3)}"
+    running = _start(
         {name: cmds[name] for name in ("action server", "rasa server")},
         env,
         f"http://127.0.0.1:{rasa_port}",
-        tmp / "product",
+        log_dir,
+        workers=workers,
     )
+    running.database_url = settings.database_url
+    return running
 
 
 def start_reference(model: Path, tmp: Path) -> Running:
@@ -218,7 +239,8 @@ def start_reference(model: Path, tmp: Path) -> Running:
     return _start(cmds, env, f"http://127.0.0.1:{rasa_port}", tmp / "reference")
 
 
-def _start(cmds, env, base_url: str, log_dir: Path) -> Running:
+def _start(cmds, env, base_url: str, log_dir: Path, workers: int = 0) -> Running:
+    """Starts the commands; ready at the first answer, or when `workers` log so."""
     log_dir.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
     processes = {
@@ -234,6 +256,14 @@ def _start(cmds, env, base_url: str, log_dir: Path) -> Running:
     ready = wait_ready(
         base_url + "/webhooks/rest/webhook", processes["rasa server"], started
     )
+    log = log_dir / "rasa_server.log"
+    while (
+        workers > 1 and log.read_text(errors="replace").count("worker ready") < workers
+    ):
+        if time.monotonic() - started > READY_SECONDS:
+            raise SystemExit(f"not all {workers} workers ready in {READY_SECONDS} s")
+        time.sleep(0.2)
+    ready = time.monotonic() - started if workers > 1 else ready
     return Running(processes, base_url, ready)
 
 
@@ -359,33 +389,58 @@ def measure(name: str, running: Running, args) -> dict:
         for level in args.levels
     ]
     memory = rss_mb(rasa_pid)
+    lost = lost_messages(running, name, levels)
     long = long_conversation(running, args.long, name)
     return {
         "variant": name,
         "ready_s": round(running.ready_seconds, 1),
         "levels": levels,
         **memory,
+        "lost": lost,
         "long": long,
     }
+
+
+def lost_messages(running: Running, tag: str, levels: List[dict]) -> Optional[int]:
+    """Answered messages of the load not stored (negative: stored twice)."""
+    if not running.database_url:
+        return None
+    from sqlalchemy import create_engine, text
+
+    engine = create_engine(running.database_url)
+    try:
+        with engine.connect() as connection:
+            stored = connection.execute(
+                text(
+                    "select count(*) from events where type_name = 'user' "
+                    "and sender_id like :tag"
+                ),
+                {"tag": f"{tag}-c%"},
+            ).scalar_one()
+    finally:
+        engine.dispose()
+    answered = sum(level["requests"] - level["errors"] for level in levels)
+    return answered - int(stored)
 
 
 def print_table(results: List[dict]) -> None:
     """The figures as Markdown tables."""
     print(
-        "| variant | ready s | RSS MB | peak MB | "
+        "| variant | ready s | RSS MB | peak MB | lost | "
         + " | ".join(
             f"c={level['concurrency']} req/s | p50 | p95 | p99 | errors"
             for level in results[0]["levels"]
         )
         + " |"
     )
-    print("|---" * (4 + 5 * len(results[0]["levels"])) + "|")
+    print("|---" * (5 + 5 * len(results[0]["levels"])) + "|")
     for result in results:
         cells = [
             result["variant"],
             str(result["ready_s"]),
             str(result["rss_mb"]),
             str(result["peak_mb"]),
+            "-" if result.get("lost") is None else str(result["lost"]),
         ]
         for level in result["levels"]:
             cells += [
@@ -407,6 +462,37 @@ def print_table(results: List[dict]) -> None:
         )
 
 
+def _on_postgres(base_url: str, workers: int, redis_url: str):
+    """A start function for the product on a fresh schema of `base_url`."""
+
+    def start(model: Path, tmp: Path) -> Running:
+        import uuid
+
+        from sqlalchemy import create_engine
+        from sqlalchemy.engine import make_url
+
+        schema = f"bench_{uuid.uuid4().hex[:10]}"
+        engine = create_engine(base_url)
+        with engine.begin() as connection:
+            connection.exec_driver_sql(f'CREATE SCHEMA "{schema}"')
+        engine.dispose()
+        url = make_url(base_url).update_query_dict(
+            {"options": f"-csearch_path={schema}"}
+        )
+        import redis
+
+        redis.Redis.from_url(redis_url).flushdb()
+        return start_product(
+            model,
+            tmp,
+            database_url=url.render_as_string(hide_password=False),
+            workers=workers,
+            redis_url=redis_url if workers > 1 else "",
+        )
+
+    return start
+
+
 def main() -> None:
     """Trains (or takes) both models, measures each in turn, prints the figures."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -416,6 +502,12 @@ def main() -> None:
     parser.add_argument("--conversations", type=int, default=12)
     parser.add_argument("--long", type=int, default=200)
     parser.add_argument("--only", choices=["product", "reference"])
+    parser.add_argument(
+        "--postgres",
+        help="also run the product on this PostgreSQL (a schema of its own) with "
+        "1 and with 2 workers; needs --redis",
+    )
+    parser.add_argument("--redis", help="Redis URL for the 2-worker run")
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
     args.levels = [int(level) for level in args.levels.split(",")]
@@ -431,6 +523,18 @@ def main() -> None:
                 reference_config(tmp), tmp / "reference"
             )
             variants.append(("rasa standard", start_reference, model))
+        if args.postgres:
+            if not args.redis:
+                raise SystemExit("--postgres needs --redis")
+            model = variants[0][2] if variants else args.product_model
+            for workers in (1, 2):
+                variants.append(
+                    (
+                        f"product pg {workers}w",
+                        _on_postgres(args.postgres, workers, args.redis),
+                        model,
+                    )
+                )
         results = []
         for name, start, model in variants:
             running = start(model, tmp)
