@@ -15,6 +15,9 @@ command line starts, in this one place:
   debug-level line. The server now refuses to start when the number Rasa would run
   differs from `WORKERS` (`bot.settings`), and each worker logs "Rasa worker
   ready (pid N)" once its model is loaded.
+- **A session started through the HTTP API** (a staff reply to a conversation with no
+  session yet) runs `action_session_start` with no channel; Rasa then failed on it and
+  lost the session start. It now gets a collecting channel: stored, sent nowhere.
 - **A failed custom action is never silence.** When the action server is down or
   fails, Rasa logs the error and the patient got nothing. They now get
   `utter_action_failed` ("something went wrong, please try again"), sent by Rasa
@@ -64,6 +67,7 @@ def apply() -> None:
     _answer_a_crisis_while_paused()
     _tell_the_patient_when_an_action_fails()
     _run_the_workers_asked_for()
+    _start_sessions_without_a_channel_too()
     _say_when_each_worker_is_ready()
     _applied = True
 
@@ -89,6 +93,21 @@ def _run_the_workers_asked_for() -> None:
         return running
 
     core_utils.number_of_sanic_workers = number_of_sanic_workers
+
+
+def _start_sessions_without_a_channel_too() -> None:
+    from rasa.core.channels.channel import CollectingOutputChannel
+    from rasa.core.processor import MessageProcessor
+
+    original = MessageProcessor._update_tracker_session
+
+    async def _update_tracker_session(self, tracker, output_channel, metadata=None):
+        # Rasa's HTTP API starts a session without a channel (a staff reply to a
+        # conversation with no session yet): its messages are stored, sent nowhere.
+        channel = output_channel or CollectingOutputChannel()
+        return await original(self, tracker, channel, metadata)
+
+    MessageProcessor._update_tracker_session = _update_tracker_session
 
 
 def _say_when_each_worker_is_ready() -> None:

@@ -567,6 +567,17 @@ def test_staff_reply_to_a_conversation_of_before_the_hmac_ids_goes_by_sms(sms):
     assert sms.replies(phone) == ["Hello from the clinic, this is Sam."]
     (row,) = sms.settled_rows(phone, 1)
     assert row["conversation_id"] == phone and row["status"] == "sent"
+    # The reply started the conversation's session through Rasa's API, which has
+    # no channel: the session start is stored, not lost to an error.
+    with sms.engine.connect() as connection:
+        kinds = (
+            connection.exec_driver_sql(
+                "select type_name from events where sender_id = ?", (phone,)
+            )
+            .scalars()
+            .all()
+        )
+    assert "session_started" in kinds, kinds
 
 
 def _wait_for_988(sms, phone: str, timeout: float = 30) -> list:
