@@ -8,9 +8,10 @@
 - **Size**: `MAX_MESSAGE_CHARS` characters of text (the widget lets a patient
   type 1,000, the NLU reads 1,000; see `bot.nlu.components.InputGuard`).
 
-The counters live in the Rasa server's memory (one process in this product): a
-restart forgets them, and several Rasa processes behind a load balancer would
-each allow the limit. Memory is bounded (`RateLimiter.max_keys`).
+With one worker the counters live in its memory (a restart forgets them; memory
+is bounded by `RateLimiter.max_keys`). With several workers (`WORKERS > 1`) they
+live in Redis, counted once for all (`bot.workers.ratelimit`), so a sender cannot
+get N times the limit by landing on N workers.
 
 `CHAT_RATE_LIMIT` is read by `bot.settings.widget.rate_limit`.
 """
@@ -20,7 +21,7 @@ from __future__ import annotations
 import math
 import time
 from collections import deque
-from typing import Callable, Deque, Dict, Optional
+from typing import Any, Callable, Deque, Dict, Optional
 
 from bot.texts import text
 
@@ -48,11 +49,24 @@ class RateLimiter:
         self._hits: Dict[str, Deque[float]] = {}
 
     @classmethod
-    def from_settings(cls) -> RateLimiter:
+    def from_settings(cls) -> Any:
         """A limiter configured by `CHAT_RATE_LIMIT` (`bot.settings.widget`)."""
         from bot.settings import widget
 
-        return cls(*widget.rate_limit())
+        return cls.shared(*widget.rate_limit())
+
+    @classmethod
+    def shared(cls, limit: int, window: float) -> Any:
+        """This limit for all workers: in Redis when several run, else in memory."""
+        from bot.settings.workers import get_worker_settings
+
+        local = cls(limit, window)
+        settings = get_worker_settings()
+        if settings.workers < 2 or not settings.redis_url:
+            return local
+        from bot.workers.ratelimit import SharedRateLimiter
+
+        return SharedRateLimiter(limit, window, settings.redis_url, fallback=local)
 
     def retry_after(self, *keys: str) -> Optional[int]:
         """Counts one message for each key, or refuses it for all of them.

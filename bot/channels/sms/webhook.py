@@ -134,7 +134,7 @@ class TwilioSmsInput(InputChannel):
         self.sender = SmsSender(settings, database_url)
         self.limiter = RateLimiter.from_settings()
         # One "slow down" SMS per number and window, not one per message.
-        self.warned = RateLimiter(1, self.limiter.window)
+        self.warned = RateLimiter.shared(1, self.limiter.window)
         self._id_secret: Optional[bytes] = None
         if settings.configured:
             self._id_secret = settings.id_key()
