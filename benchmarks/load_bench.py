@@ -45,6 +45,7 @@ sys.path.insert(0, str(ROOT))
 os.environ.setdefault("RASA_TELEMETRY_ENABLED", "false")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
+from benchmarks.stats import percentile  # noqa: E402
 from bot.serve import commands  # noqa: E402
 from bot.settings import load_settings  # noqa: E402
 
@@ -304,13 +305,6 @@ def _children(pid: int) -> List[int]:
     for child in list(found):
         found.extend(_children(child))
     return found
-
-
-def percentile(values: List[float], q: float) -> float:
-    """The q-th percentile (0-100) of values."""
-    ordered = sorted(values)
-    index = min(len(ordered) - 1, max(0, round(q / 100 * (len(ordered) - 1))))
-    return ordered[index]
 
 
 def converse(url: str, sender: str, messages: List[str], latencies, errors) -> None:

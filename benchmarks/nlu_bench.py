@@ -35,6 +35,7 @@ sys.path.insert(0, str(ROOT))
 os.environ.setdefault("RASA_TELEMETRY_ENABLED", "false")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
+from benchmarks.stats import percentile  # noqa: E402
 from bot.nlu import evaluation  # noqa: E402
 from bot.nlu.spacy_pipeline import ensure_pipeline  # noqa: E402
 
@@ -122,13 +123,6 @@ def whitespace_config(tmp: Path) -> Path:
     path = tmp / "config-whitespace.yml"
     path.write_text(yaml.safe_dump(config))
     return path
-
-
-def percentile(values, q: float) -> float:
-    """The q-th percentile (0-100) of values."""
-    ordered = sorted(values)
-    index = min(len(ordered) - 1, max(0, round(q / 100 * (len(ordered) - 1))))
-    return ordered[index]
 
 
 def run_variant(name: str, config: Path, tmp: Path, sets) -> dict:
