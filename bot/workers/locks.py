@@ -24,6 +24,7 @@ from rasa.core.lock import TicketLock
 from rasa.core.lock_store import LOCK_LIFETIME, LockError, LockStore
 
 from bot.settings.workers import get_worker_settings
+from bot.workers import connect
 
 logger = logging.getLogger(__name__)
 
@@ -51,15 +52,7 @@ class ClinicLockStore(LockStore):
         self.red: Any = None
         self._memory: Dict[str, TicketLock] = {}
         if url:
-            import redis
-
-            self.red = redis.Redis.from_url(
-                url,
-                socket_timeout=SOCKET_TIMEOUT_SECONDS,
-                socket_connect_timeout=SOCKET_TIMEOUT_SECONDS,
-                health_check_interval=30,
-                retry_on_timeout=True,
-            )
+            self.red = connect(url, SOCKET_TIMEOUT_SECONDS)
         super().__init__()
 
     @property

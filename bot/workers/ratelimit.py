@@ -6,9 +6,10 @@ times the limit; `SharedRateLimiter` keeps the same sliding window in Redis (one
 sorted set of hit times per key, checked and counted for all keys of a message in
 one Lua script, so two workers cannot both let the last allowed message through).
 
-If Redis cannot be reached the worker falls back to its own memory for that message
-(logged): a flood is then limited per worker, never let through unlimited, and no
-patient is refused because Redis is down.
+If Redis cannot be reached the worker counts in its own memory for the next
+`RETRY_REDIS_SECONDS` (logged), without waiting for Redis on every message: a flood
+is then limited per worker, never let through unlimited, and no patient is refused
+because Redis is down.
 """
 
 from __future__ import annotations
@@ -19,10 +20,13 @@ import secrets
 import time
 from typing import Any, Callable, Optional
 
+from bot.workers import connect
+
 logger = logging.getLogger(__name__)
 
 KEY_PREFIX = "mspain:rate:"
 SOCKET_TIMEOUT_SECONDS = 2
+RETRY_REDIS_SECONDS = 10  # after a failure, count in memory this long
 
 # KEYS: the sender's keys. ARGV: now (ms), window (ms), limit, a unique member.
 # Returns 0 when allowed (and counted for every key), else the ms to wait.
@@ -65,18 +69,13 @@ class SharedRateLimiter:
             fallback: a `RateLimiter` used while Redis cannot be reached.
             clock: wall-clock seconds, the same on every machine (NTP).
         """
-        import redis
-
         self.limit = limit
         self.window = window
         self.fallback = fallback
         self._clock = clock
-        self._redis = redis.Redis.from_url(
-            redis_url,
-            socket_timeout=SOCKET_TIMEOUT_SECONDS,
-            socket_connect_timeout=SOCKET_TIMEOUT_SECONDS,
-        )
+        self._redis = connect(redis_url, SOCKET_TIMEOUT_SECONDS)
         self._script = self._redis.register_script(_SLIDING_WINDOW)
+        self._redis_down_until = 0.0  # time.monotonic()
 
     def retry_after(self, *keys: str) -> Optional[int]:
         """Counts one message for each key, or refuses it for all of them.
@@ -87,6 +86,8 @@ class SharedRateLimiter:
         """
         import redis
 
+        if time.monotonic() < self._redis_down_until:
+            return self.fallback.retry_after(*keys)
         try:
             wait_ms = self._script(
                 keys=[KEY_PREFIX + key for key in keys],
@@ -98,8 +99,13 @@ class SharedRateLimiter:
                 ],
             )
         except redis.RedisError as error:
+            # This runs on the event loop for every message: after a failure, do
+            # not wait for Redis again (up to its time-out) for a while.
+            self._redis_down_until = time.monotonic() + RETRY_REDIS_SECONDS
             logger.warning(
-                "Rate limit counted in this worker only: Redis unavailable (%s)",
+                "Rate limit counted in this worker only for %d s: Redis unavailable "
+                "(%s)",
+                RETRY_REDIS_SECONDS,
                 type(error).__name__,
             )
             return self.fallback.retry_after(*keys)

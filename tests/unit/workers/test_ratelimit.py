@@ -82,6 +82,21 @@ def test_without_redis_each_worker_limits_on_its_own(clock):
     key = sender()
     assert [down.retry_after(key) for _ in range(3)][:2] == [None, None]
     assert down.retry_after(key) is not None  # still limited, never unlimited
+    # Messages meanwhile do not wait on Redis (this runs on the event loop).
+    import time
+
+    assert down._redis_down_until > time.monotonic()
+
+
+def test_after_redis_failed_the_next_messages_count_in_memory(redis_url, clock):
+    limiter = SharedRateLimiter(
+        2, 60, redis_url, fallback=RateLimiter(2, 60), clock=clock
+    )
+    key = sender()
+    assert limiter.retry_after(key) is None  # counted in Redis
+    limiter._redis_down_until = float("inf")  # as after a failure
+    assert [limiter.retry_after(key) for _ in range(2)] == [None, None]  # memory
+    assert limiter.retry_after(key) is not None
 
 
 def test_one_worker_keeps_the_limit_in_memory(monkeypatch):
