@@ -5,6 +5,7 @@ The tables are declared one module per area in `bot.db.tables`:
 - `base`: `metadata`, `Base`, value checks (`InvalidValueError`), UTC timestamps;
 - `patients`: `intake_requests`, `handoffs`;
 - `sms`: `sms_opt_outs`, `sms_messages`, `sms_send_leases`;
+- `feedback`: `answer_feedback`, `saved_replies`;
 - `console`: the staff console's accounts, sessions, audit log, conversation
   summaries, reviews, tags, corrections and handoff locks.
 
@@ -40,6 +41,16 @@ from bot.db.tables.console import (
     HandoffLock,
     MessageCorrection,
 )
+from bot.db.tables.feedback import (
+    FEEDBACK_TEXT_RULES,
+    MAX_REASON_LENGTH,
+    SAVED_REPLY_TEXT_RULES,
+    VOTE_HELPFUL,
+    VOTE_NOT_HELPFUL,
+    VOTES,
+    AnswerFeedback,
+    SavedReply,
+)
 from bot.db.tables.patients import (
     HANDOFF_ACTIVE_STATUSES,
     HANDOFF_MAX_LENGTHS,
@@ -64,6 +75,14 @@ from bot.db.tables.sms import (
 )
 
 __all__ = [
+    "FEEDBACK_TEXT_RULES",
+    "MAX_REASON_LENGTH",
+    "SAVED_REPLY_TEXT_RULES",
+    "VOTE_HELPFUL",
+    "VOTE_NOT_HELPFUL",
+    "VOTES",
+    "AnswerFeedback",
+    "SavedReply",
     "HANDOFF_ACTIVE_STATUSES",
     "HANDOFF_MAX_LENGTHS",
     "HANDOFF_REASONS",

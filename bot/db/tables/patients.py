@@ -64,6 +64,7 @@ HANDOFF_TEXT_RULES = {
     "channel": TextRule(64),
     "summary": TextRule(2000, required=False),  # may be empty, never NULL
     "claimed_by": TextRule(200, required=False, nullable=True),
+    "notify_error": TextRule(1000, required=False, nullable=True),
 }
 # The length limits, for callers that shorten a value before storing it.
 INTAKE_MAX_LENGTHS = {name: rule.max_length for name, rule in INTAKE_TEXT_RULES.items()}
@@ -153,6 +154,11 @@ class Handoff(Base):
     claimed_by = Column(String(200), nullable=True)
     claimed_at = Column(UTCDateTime(), nullable=True)
     closed_at = Column(UTCDateTime(), nullable=True)
+    # Migration 0007: timing and telling staff.
+    first_reply_at = Column(UTCDateTime(), nullable=True)  # staff's first reply
+    waiting_notice_at = Column(UTCDateTime(), nullable=True)  # "still waiting" sent
+    notified_at = Column(UTCDateTime(), nullable=True)  # STAFF_NOTIFY_URL accepted
+    notify_error = Column(String(1000), nullable=True)  # ...or why not
 
     __table_args__ = (
         CheckConstraint(in_values("reason", HANDOFF_REASONS), name="reason"),
