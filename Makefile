@@ -76,7 +76,7 @@ lint: install ## Ruff check (pydocstyle, Google convention), ruff format check, 
 	$(PY) -m ruff format --check bot actions tests benchmarks
 	$(PY) -m mypy
 
-bench: install ## NLU benchmark: accuracy vs a TF-IDF baseline, speed, memory
+bench: install ## NLU benchmark: accuracy vs a TF-IDF baseline, speed, memory; appends to docs/nlu-history.jsonl
 	$(PY) benchmarks/nlu_bench.py $(BENCH_ARGS)
 
 bench-load: install ## Rasa server under load beside Rasa's standard components: req/s, p50-p99, RSS, ready

@@ -13,7 +13,9 @@ threshold choice; never reported as the product's figures). `--variant whitespac
 also trains the pipeline with Rasa's WhitespaceTokenizer in place of the project's
 spaCy pipeline; `--config NAME=PATH` trains and measures another config beside
 it (a candidate change, chosen on the dev sets). Results go to stdout (and
-`--json FILE`); docs/benchmarks.md records a run.
+`--json FILE`); docs/benchmarks.md records a run. A run of the report sets is
+appended, with its commit, to docs/nlu-history.jsonl and docs/nlu-trend.md is
+rendered again (`benchmarks/history.py`; `--no-history` skips it).
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ sys.path.insert(0, str(ROOT))
 os.environ.setdefault("RASA_TELEMETRY_ENABLED", "false")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
+from benchmarks import history  # noqa: E402
 from benchmarks.stats import percentile  # noqa: E402
 from bot.nlu import evaluation  # noqa: E402
 from bot.nlu.spacy_pipeline import ensure_pipeline  # noqa: E402
@@ -176,6 +179,11 @@ def main() -> None:
     )
     parser.add_argument("--json", type=Path)
     parser.add_argument("--show-errors", action="store_true")
+    parser.add_argument(
+        "--no-history",
+        action="store_true",
+        help="do not append this run to docs/nlu-history.jsonl",
+    )
     args = parser.parse_args()
 
     ensure_pipeline()
@@ -234,21 +242,25 @@ def main() -> None:
                 print(f"\nErrors of {run['variant']} on {name}:")
                 for text, label, prediction in outcome.errors:
                     print(f"  {label:34} -> {prediction:34} {text[:150]}")
+    record = {
+        "machine": machine,
+        "sets": args.sets,
+        "training_examples": len(train_examples),
+        "peak_memory_mb": peak_mb,
+        "runs": [
+            {
+                **{k: v for k, v in run.items() if k != "sets"},
+                "sets": {n: o.summary() for n, o in run["sets"].items()},
+            }
+            for run in runs
+        ],
+    }
     if args.json:
-        record = {
-            "machine": machine,
-            "sets": args.sets,
-            "training_examples": len(train_examples),
-            "peak_memory_mb": peak_mb,
-            "runs": [
-                {
-                    **{k: v for k, v in run.items() if k != "sets"},
-                    "sets": {n: o.summary() for n, o in run["sets"].items()},
-                }
-                for run in runs
-            ],
-        }
         args.json.write_text(json.dumps(record, indent=2))
+    if args.sets == "report" and not args.no_history:
+        history.append(history.entry(record))
+        history.write_trend()
+        print(f"appended to {history.HISTORY.relative_to(ROOT)}; see docs/nlu-trend.md")
 
 
 if __name__ == "__main__":
