@@ -15,6 +15,10 @@ command line starts, in this one place:
   debug-level line. The server now refuses to start when the number Rasa would run
   differs from `WORKERS` (`bot.settings`), and each worker logs "Rasa worker
   ready (pid N)" once its model is loaded.
+- **One model for every worker.** With `MODEL_SERVER_URL` set, each worker pulls
+  the active model from the staff console (Rasa's `models:` endpoint, every
+  `MODEL_PULL_SECONDS`, token in a header); until a model is active it runs the
+  local one. `PUT /model` would reload only the worker that received it.
 - **A session started through the HTTP API** (a staff reply to a conversation with no
   session yet) runs `action_session_start` with no channel; Rasa then failed on it and
   lost the session start. It now gets a collecting channel: stored, sent nowhere.
@@ -117,8 +121,15 @@ def _say_when_each_worker_is_ready() -> None:
 
     original = core_run.load_agent_on_start
 
-    async def load_agent_on_start(*args, **kwargs):
-        agent = await original(*args, **kwargs)
+    async def load_agent_on_start(model_path, endpoints, *args, **kwargs):
+        pulling = _pull_the_active_model(endpoints)
+        agent = await original(model_path, endpoints, *args, **kwargs)
+        local = model_path and os.path.exists(model_path)
+        if pulling and not agent.is_ready() and local:
+            # No active model yet, or the console is not up: start with the
+            # local one; the next pull replaces it once a model is active.
+            logger.warning("No active model from the console yet: the local model")
+            agent.load_model(model_path)
         # Once a model is loaded only warnings and errors reach the log, so
         # Rasa's own "up and running" line never shows. This one does, and
         # names the worker, so an operator or a test can count them.
@@ -126,6 +137,27 @@ def _say_when_each_worker_is_ready() -> None:
         return agent
 
     core_run.load_agent_on_start = load_agent_on_start
+
+
+def _pull_the_active_model(endpoints) -> bool:
+    """Points Rasa's `models:` endpoint at the console when MODEL_SERVER_URL is set.
+
+    The token goes in a header (never the URL, which ends up in logs). Returns
+    True when the worker pulls its model from the console.
+    """
+    from rasa.utils.endpoints import EndpointConfig
+
+    from bot.settings.models import get_model_settings
+
+    settings = get_model_settings()
+    if not settings.server_url or endpoints is None:
+        return False
+    endpoints.model = EndpointConfig(
+        settings.server_url,
+        headers={"Authorization": f"Bearer {settings.token}"},
+        wait_time_between_pulls=settings.pull_seconds,
+    )
+    return True
 
 
 def _answer_a_crisis_while_paused() -> None:

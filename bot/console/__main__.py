@@ -9,6 +9,7 @@
     python -m bot.console purge [--older-than-days N]   # default CONSOLE_RETENTION_DAYS
     python -m bot.console forget --conversation-id ID | --phone +15551234567
     python -m bot.console refresh              # bring conversation summaries up to date
+    python -m bot.console models list | activate FILE | rollback   # the active model
 
 Passwords are read from the terminal (or `CONSOLE_ADMIN_PASSWORD` /
 `CONSOLE_USER_PASSWORD` when set), never from the command line. `set-password`
@@ -64,7 +65,41 @@ def _parser() -> argparse.ArgumentParser:
     target.add_argument("--conversation-id", action="append", default=[])
     target.add_argument("--phone", help="E.164, e.g. +15551234567")
     commands.add_parser("refresh", help="update the conversation summaries")
+    models = commands.add_parser("models", help="the model every Rasa worker runs")
+    models_commands = models.add_subparsers(dest="models_command", required=True)
+    models_commands.add_parser("list", help="the model files and the active one")
+    activate = models_commands.add_parser("activate", help="make a file active")
+    activate.add_argument("name", help="a file name in MODELS_DIR")
+    models_commands.add_parser("rollback", help="activate the model before")
     return parser
+
+
+def _models(settings, command: str, name: Optional[str]) -> int:
+    """The model commands; changes are audited as made by "cli"."""
+    from bot.console.services import models as service
+    from bot.db.engine import get_engine
+    from bot.settings import models as model_settings
+
+    engine = get_engine(settings.database_url)
+    folder = model_settings.load(is_local=settings.is_local).models_dir
+    try:
+        if command == "activate":
+            sha = service.activate(engine, folder, name or "", "cli", None)
+            print(f"Active model: {name} ({sha[:12]})")
+        elif command == "rollback":
+            sha = service.rollback(engine, folder, "cli", None)
+            print(f"Rolled back to the model {sha[:12]}")
+    except service.ModelError as error:
+        print(f"Models: {error}", file=sys.stderr)
+        return 2
+    data = service.page(engine, folder)
+    active = data["active"]
+    for item in data["files"]:
+        mark = "*" if active and active["filename"] == item.name else " "
+        print(f"{mark} {item.name}  {item.sha256[:12]}  {item.size / 1048576:.1f} MB")
+    if not data["files"]:
+        print(f"No model file in {folder}")
+    return 0
 
 
 def _password(preset: Optional[str]) -> str:
@@ -170,6 +205,8 @@ def main(argv: Optional[List[str]] = None) -> int:
             return _fix_account(settings, args.users_command, args.email)
         role = "admin" if args.users_command == "create-admin" else args.role
         return _create_user(settings, args.email, role, args.name)
+    if command == "models":
+        return _models(settings, args.models_command, getattr(args, "name", None))
     from bot.db import retention, summaries
     from bot.db.engine import get_engine
 

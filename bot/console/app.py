@@ -36,7 +36,15 @@ from bot.settings.console import ConsoleSettings
 
 HERE = Path(__file__).resolve().parent
 PUBLIC_PREFIXES = ("/static/",)
-PUBLIC_PATHS = ("/login", "/login/totp", "/reset", "/healthz", "/favicon.ico")
+# /model/active checks its own bearer token (the Rasa workers have no session).
+PUBLIC_PATHS = (
+    "/login",
+    "/login/totp",
+    "/reset",
+    "/healthz",
+    "/favicon.ico",
+    "/model/active",
+)
 # All an admin without a second factor may do until it is set up.
 SETUP_PATHS = ("/account/totp", "/logout")
 SECURITY_HEADERS = {
@@ -135,10 +143,12 @@ def create_app(settings: ConsoleSettings, engine: Engine) -> Sanic:
         conversations,
         handoffs,
         intake,
+        models,
         overview,
         session,
     )
     from bot.handoff import HandoffService
+    from bot.settings import models as model_settings
 
     app = Sanic("clinic_console")
     app.config.FORWARDED_SECRET = None
@@ -149,6 +159,7 @@ def create_app(settings: ConsoleSettings, engine: Engine) -> Sanic:
     app.ctx.engine = engine
     app.ctx.zone = zone
     app.ctx.templates = build_templates(str(HERE / "templates"), zone)
+    app.ctx.models = model_settings.load(is_local=settings.is_local)
     app.ctx.handoffs = HandoffService(
         settings.rasa_url, settings.rasa_api_token, engine
     )
@@ -163,8 +174,10 @@ def create_app(settings: ConsoleSettings, engine: Engine) -> Sanic:
         handoffs,
         intake,
         admin,
+        models,
     ):
         app.blueprint(module.bp)
+    app.blueprint(models.endpoint)
 
     @app.after_server_start
     async def first_refresh(app: Sanic, loop) -> None:

@@ -35,6 +35,7 @@ NOTICES = {
     "resumed": "The conversation is back with the bot; the handoff is closed.",
     "intake": "Intake request updated.",
     "user": "Account saved.",
+    "model": "Active model changed: every Rasa worker loads it at its next pull.",
     "name": "Display name saved: patients see it on your replies.",
     "password": "Password changed. Your other sessions were signed out.",
     "totp": "Second factor on: sign-in asks for a code from now on.",

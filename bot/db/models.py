@@ -6,6 +6,7 @@ The tables are declared one module per area in `bot.db.tables`:
 - `patients`: `intake_requests`, `handoffs`;
 - `sms`: `sms_opt_outs`, `sms_messages`, `sms_send_leases`;
 - `feedback`: `answer_feedback`, `saved_replies`;
+- `releases`: `model_activations` (which trained model the workers run);
 - `console`: the staff console's accounts, sessions, audit log, conversation
   summaries, reviews, tags, corrections and handoff locks.
 
@@ -63,6 +64,7 @@ from bot.db.tables.patients import (
     Handoff,
     IntakeRequest,
 )
+from bot.db.tables.releases import ACTIVATION_TEXT_RULES, ModelActivation
 from bot.db.tables.sms import (
     SMS_MESSAGE_MAX_LENGTHS,
     SMS_MESSAGE_STATUSES,
@@ -75,6 +77,8 @@ from bot.db.tables.sms import (
 )
 
 __all__ = [
+    "ACTIVATION_TEXT_RULES",
+    "ModelActivation",
     "FEEDBACK_TEXT_RULES",
     "MAX_REASON_LENGTH",
     "SAVED_REPLY_TEXT_RULES",

@@ -8,6 +8,8 @@ One module per area, each with a frozen dataclass and a `load(env)` that raises
 - `widget`: the web chat: widget server, socket.io and REST channels.
 - `sms`: the SMS channel (Twilio).
 - `storage`: retention and the keyed pseudonyms of the audit log.
+- `workers`: how many Rasa workers, and the Redis they share.
+- `models`: the model endpoint every Rasa worker pulls the active model from.
 
 `load_all()` reads every area at once: the launcher calls it before any process
 starts, so a bad value is reported by name instead of as a child process dying.
@@ -56,9 +58,10 @@ def load_all(env: Optional[Mapping[str, str]] = None) -> Settings:
     Raises:
         SettingsError: the first invalid or missing value, by name.
     """
-    from bot.settings import console, sms, storage, widget, workers
+    from bot.settings import console, models, sms, storage, widget, workers
 
     settings = load_settings(env)
     for area in (console, widget, sms, storage, workers):
         area.load(env)
+    models.load(env, is_local=settings.is_local)
     return settings

@@ -23,6 +23,8 @@ from tests.support.paths import ROOT
 from tests.support.seed import XSS_IMG
 
 PUBLIC = {"/login", "/login/totp", "/reset", "/healthz", "/favicon.ico"}
+# Needs no session but its own bearer token: tests/console/test_console_models.py.
+PUBLIC |= {"/model/active"}
 # Example values for routes that take an id.
 EXAMPLES = {
     "/conversations/view": "?id=rest-hostile",
