@@ -132,6 +132,7 @@ def create_app(settings: ConsoleSettings, engine: Engine) -> Sanic:
     from bot.console.routes import (
         account,
         admin,
+        answers,
         conversations,
         handoffs,
         intake,
@@ -162,6 +163,7 @@ def create_app(settings: ConsoleSettings, engine: Engine) -> Sanic:
         conversations,
         handoffs,
         intake,
+        answers,
         admin,
     ):
         app.blueprint(module.bp)

@@ -27,6 +27,7 @@ PUBLIC = {"/login", "/login/totp", "/reset", "/healthz", "/favicon.ico"}
 EXAMPLES = {
     "/conversations/view": "?id=rest-hostile",
     "/intake/view": "?id=1",
+    "/answers/view": "?key=is_it_safe",
 }
 
 
@@ -73,6 +74,8 @@ def test_every_route_is_listed():
         "/conversations",
         "/handoffs",
         "/intake",
+        "/answers",
+        "/answers/view",
         "/admin/users",
         "/admin/audit",
     } <= set(GET_ROUTES)
