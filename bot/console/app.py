@@ -137,6 +137,7 @@ def create_app(settings: ConsoleSettings, engine: Engine) -> Sanic:
         handoffs,
         intake,
         overview,
+        saved_replies,
         session,
     )
     from bot.handoff import HandoffService
@@ -165,6 +166,7 @@ def create_app(settings: ConsoleSettings, engine: Engine) -> Sanic:
         intake,
         answers,
         admin,
+        saved_replies,
     ):
         app.blueprint(module.bp)
 
