@@ -10,7 +10,10 @@
 - `signin`: sign-in attempts, the address lock and the lockout counter (the
   rules themselves are in `bot.console.auth`);
 - `audit`: writing and reading the audit log;
-- `overview`: the overview page's figures.
+- `overview`: the overview page's figures;
+- `answers`: answer analytics (times given, votes and reasons per answer key,
+  requests for a person right after, conversations resolved without a person);
+- `saved_replies`: the admins' reply templates.
 
 Every function takes a SQLAlchemy `Connection` or `Session` (inside one
 transaction), so a page's reads and its audit entry commit together. All use the
