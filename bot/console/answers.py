@@ -116,9 +116,11 @@ def horizontal_chart(
     )
 
 
-def _rows(connection: Connection, since: Optional[datetime]) -> List[AnswerRow]:
-    given = queries.given_counts(connection, since)
-    votes = queries.vote_counts(connection, since)
+def _rows(
+    connection: Connection, since: Optional[datetime], key: Optional[str] = None
+) -> List[AnswerRow]:
+    given = queries.given_counts(connection, since, key)
+    votes = queries.vote_counts(connection, since, key)
     catalog = set(answer_keys())
     rows = []
     for key in sorted(set(given) | set(votes)):
@@ -178,7 +180,7 @@ def answer_detail(
 ) -> Dict[str, Any]:
     """One key's figures and its newest "Not helpful" votes with their reasons."""
     since = period_start(period, zone)
-    row = next((r for r in _rows(connection, since) if r.key == key), None)
+    row = next(iter(_rows(connection, since, key)), None)
     return {
         "period": period,
         "periods": PERIODS,

@@ -46,7 +46,9 @@ def _since_ts(since: Optional[datetime]) -> Optional[float]:
 
 
 def given_counts(
-    connection: Connection, since: Optional[datetime] = None
+    connection: Connection,
+    since: Optional[datetime] = None,
+    answer_key: Optional[str] = None,
 ) -> Dict[str, Dict[str, int]]:
     """Per answer key: `given` (times), `conversations`, `then_human` (times)."""
     query = sa.select(
@@ -56,11 +58,14 @@ def given_counts(
         sa.func.sum(_answer.c.then_human),
     ).group_by(_answer.c.answer_key)
     if since is not None:
-        query = query.select_from(
-            _answer.join(
-                _summary, _summary.c.conversation_id == _answer.c.conversation_id
-            )
-        ).where(_summary.c.first_at >= _since_ts(since))
+        # IN, not a join: SQLite then reads the period's conversations first and
+        # looks their answers up by key (83 ms instead of 280 ms at 100,000).
+        started = sa.select(_summary.c.conversation_id).where(
+            _summary.c.first_at >= _since_ts(since)
+        )
+        query = query.where(_answer.c.conversation_id.in_(started))
+    if answer_key is not None:
+        query = query.where(_answer.c.answer_key == answer_key)
     return {
         key: {
             "given": int(given or 0),
