@@ -153,6 +153,10 @@ def answers_page(connection: Connection, zone: ZoneInfo, period: str) -> Dict:
         "period": period,
         "periods": PERIODS,
         "period_label": PERIODS[period][0],
+        # The conversation list's filters for the period (it also shows those
+        # that started before and went on into it).
+        "list_args": {"outcome": "handoff"}
+        | ({"from": since.date().isoformat()} if since else {}),
         "rows": rows,
         "never_given": [k for k in answer_keys() if k not in seen],
         "resolution": resolved,

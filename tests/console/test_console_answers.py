@@ -74,6 +74,9 @@ def test_not_helpful_with_a_reason_shows_in_its_keys_figures(rated, account):
     assert cell(safe, "then-human") == "0 (0%)"
     assert "67%" in re.search(r'id="resolved-share">(.*?)</li>', html, re.S).group(1)
     assert "4 of 6 conversations" in html
+    handoffs = re.search(r'href="(/conversations\?outcome=handoff[^"]*)"', html)
+    listing = session.get(rated.url + handoffs.group(1).replace("&amp;", "&")).text
+    assert "2 conversations" in listing  # rest-crisis and rest-human
     assert html.count('<figure class="chart">') == 3
     assert 'aria-label="Helpful rate (share of votes): is_it_safe: 0%' in html
 
