@@ -9,9 +9,11 @@ two patient turns with intent, answer key and confidences, the bot's actions and
 replies; some fallbacks, crises, handoffs and SMS senders; spread over a year),
 then times what the console does: the first full summary refresh, an incremental
 refresh after 100 new conversations, a refresh with nothing new, and the list
-queries (newest first, later pages, each filter, text search), a transcript and
-the overview. Each query figure is the median of 5 runs. On PostgreSQL the data
-goes into a schema of its own, dropped at the end.
+queries (newest first, later pages, each filter, text search), a transcript, the
+overview and the Answers page (with a patient vote on one answer in twenty
+conversations, a reason on half the "Not helpful" ones). Each query figure is the
+median of 5 runs. On PostgreSQL the data goes into a schema of its own, dropped at
+the end.
 
 The figures of the last run are recorded in docs/console-benchmark.md.
 """
@@ -37,11 +39,15 @@ sys.path.insert(0, str(ROOT))
 
 from rasa.core.tracker_store import SQLTrackerStore  # noqa: E402
 
+from bot.console.answers import answer_detail, answers_page  # noqa: E402
 from bot.console.overview import overview  # noqa: E402
 from bot.db import summaries  # noqa: E402
 from bot.db.engine import dispose_engines, get_engine  # noqa: E402
 from bot.db.migrate import upgrade  # noqa: E402
 from bot.db.models import (  # noqa: E402
+    VOTE_HELPFUL,
+    VOTE_NOT_HELPFUL,
+    AnswerFeedback,
     ConversationReview,
     ConversationTag,
     Handoff,
@@ -195,6 +201,24 @@ def staff_rows(engine: Engine, rng: random.Random, count: int) -> None:
         )
 
 
+def feedback_rows(engine: Engine, rng: random.Random, count: int) -> None:
+    """Patient votes on one answer in twenty conversations (as the widget writes)."""
+    rows = []
+    for number in rng.sample(range(1, count), k=max(1, count // 20)):
+        helpful = rng.random() < 0.7
+        rows.append(
+            {
+                "conversation_id": f"web-{number:08d}",
+                "answer_id": "5",
+                "answer_key": rng.choice(KEYS),
+                "vote": VOTE_HELPFUL if helpful else VOTE_NOT_HELPFUL,
+                "reason": None if helpful or rng.random() < 0.5 else "not clear",
+            }
+        )
+    with engine.begin() as connection:
+        connection.execute(sa.insert(AnswerFeedback.__table__), rows)
+
+
 def run(url: str, count: int) -> Dict[str, float]:
     """Builds the data set at `url` and returns the figures."""
     upgrade(url)
@@ -211,6 +235,7 @@ def run(url: str, count: int) -> Dict[str, float]:
         with engine.begin() as connection:
             connection.exec_driver_sql("ANALYZE events")
     staff_rows(engine, rng, count)
+    feedback_rows(engine, rng, count)
     figures["full refresh (s)"] = timed(lambda: summaries.refresh(engine)) / 1000
     insert(engine, conversations(100, count + 1, rng, now))
     figures["incremental refresh, 100 new conversations (ms)"] = timed(
@@ -254,6 +279,19 @@ def run(url: str, count: int) -> Dict[str, float]:
 
     figures["transcript of one conversation (ms)"] = timed(transcript, RUNS)
     figures["overview page figures (ms)"] = timed(figures_30_days, RUNS)
+    for period in ("30", "all"):
+
+        def answers(period: str = period) -> Any:
+            with engine.begin() as connection:
+                return answers_page(connection, ZONE, period)
+
+        figures[f"answers page figures, period {period} (ms)"] = timed(answers, RUNS)
+
+    def reasons() -> Any:
+        with engine.begin() as connection:
+            return answer_detail(connection, ZONE, "all", KEYS[0])
+
+    figures["one answer key's page, all time (ms)"] = timed(reasons, RUNS)
     return figures
 
 

@@ -140,11 +140,13 @@ def create_app(settings: ConsoleSettings, engine: Engine) -> Sanic:
     from bot.console.routes import (
         account,
         admin,
+        answers,
         conversations,
         handoffs,
         intake,
         models,
         overview,
+        saved_replies,
         session,
     )
     from bot.handoff import HandoffService
@@ -173,7 +175,9 @@ def create_app(settings: ConsoleSettings, engine: Engine) -> Sanic:
         conversations,
         handoffs,
         intake,
+        answers,
         admin,
+        saved_replies,
         models,
     ):
         app.blueprint(module.bp)

@@ -40,6 +40,8 @@ NOTICES = {
     "password": "Password changed. Your other sessions were signed out.",
     "totp": "Second factor on: sign-in asks for a code from now on.",
     "totp-reset": "Second factor turned off for that account; it was signed out.",
+    "saved-reply": "Saved reply saved: staff can insert it into their replies.",
+    "saved-reply-deleted": "Saved reply deleted.",
     "error-claimed": (
         "Another staff member claimed this handoff. To close it anyway, tick "
         "'I am taking over' and hand back again."

@@ -23,6 +23,10 @@ What counts as what (see actions/ and domain.yml):
 - answered: the bot ran `utter_faq` (an answer from the ResponseSelector);
 - answer key: `faq/<key>` in a patient message's `response_selector` (what the
   patient asked), with its confidence;
+- asked for a person right after an answer: after a patient message with an
+  answer key, the next patient message has intent `request_human`, or
+  `action_handoff` runs before the next patient message (counted per key in
+  `conversation_answers.then_human`);
 - fallback: intent `nlu_fallback` or the action `action_clarify`;
 - handoff: the action `action_handoff` (or a row in `handoffs`, see queries);
 - crisis: intent `crisis`, `action_crisis_response`, or the slot `crisis_flagged`;
@@ -50,6 +54,7 @@ from bot.vocabulary import (
     CRISIS,
     FAQ,
     NLU_FALLBACK,
+    REQUEST_HUMAN,
     UTTER_FAQ,
 )
 
@@ -91,6 +96,9 @@ class _Conversation:
     first_message: Optional[str] = None
     texts: List[str] = field(default_factory=list)
     answers: Dict[str, int] = field(default_factory=dict)
+    then_human: Dict[str, int] = field(default_factory=dict)
+    # The answer key of the last patient message, until the next one or a handoff.
+    pending_key: Optional[str] = None
     last_event_id: int = 0
 
     def add(self, row: Any) -> None:
@@ -107,17 +115,28 @@ class _Conversation:
                 name and name.startswith(ANSWER_ACTION + "/")
             )
             self.flags["fallback"] |= name in FALLBACK_ACTIONS
-            self.flags["handoff"] |= name in HANDOFF_ACTIONS
+            if name in HANDOFF_ACTIONS:
+                self.flags["handoff"] = True
+                self._asked_for_person()
             self.flags["crisis"] |= name in CRISIS_ACTIONS
             self.flags["intake"] |= name in INTAKE_ACTIONS
         elif kind == "slot" and name == CRISIS_SLOT:
             self.flags["crisis"] |= crisis_flag_set(row.data)
+
+    def _asked_for_person(self) -> None:
+        """The patient wants a person right after the pending answer (if any)."""
+        key, self.pending_key = self.pending_key, None
+        if key is not None:
+            self.then_human[key] = self.then_human.get(key, 0) + 1
 
     def _add_user(self, row: Any) -> None:
         user = parse_user_event(row.data)
         self.message_count += 1
         self.channel = user["channel"] or self.channel
         intent = user["intent"] or row.intent_name
+        if intent == REQUEST_HUMAN:
+            self._asked_for_person()
+        self.pending_key = None
         if intent == FALLBACK_INTENT:
             self.fallback_count += 1
             self.flags["fallback"] = True
@@ -126,6 +145,7 @@ class _Conversation:
         elif intent == FAQ and user["answer_key"]:
             key = user["answer_key"][:128]
             self.answers[key] = self.answers.get(key, 0) + 1
+            self.pending_key = key
         text = user["text"].strip()
         if text:
             if self.first_message is None:
@@ -208,7 +228,12 @@ def _rebuild(connection: Connection, conversation_ids: Sequence[str]) -> None:
             sa.insert(summaries), [c.row() for c in conversations.values()]
         )
     answer_rows = [
-        {"conversation_id": c.conversation_id, "answer_key": key, "count": count}
+        {
+            "conversation_id": c.conversation_id,
+            "answer_key": key,
+            "count": count,
+            "then_human": c.then_human.get(key, 0),
+        }
         for c in conversations.values()
         for key, count in c.answers.items()
     ]

@@ -156,7 +156,7 @@ def test_intake_list_detail_status_and_csv(page, console):
     assert page.locator("#email").inner_text() == "jane.doe@example.org"
     page.select_option("select[name=status]", "contacted")
     page.fill("textarea[name=notes]", "Left a voicemail.")
-    page.click("text=Save")
+    page.get_by_role("button", name="Save", exact=True).click()  # not "Saved replies"
     assert "Intake request updated." in page.locator(".notice").inner_text()
     page.goto("/intake?status=contacted")
     assert page.locator("#intake-list td.status").all_inner_texts() == ["contacted"]

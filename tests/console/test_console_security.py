@@ -29,6 +29,7 @@ PUBLIC |= {"/model/active"}
 EXAMPLES = {
     "/conversations/view": "?id=rest-hostile",
     "/intake/view": "?id=1",
+    "/answers/view": "?key=is_it_safe",
 }
 
 
@@ -75,6 +76,8 @@ def test_every_route_is_listed():
         "/conversations",
         "/handoffs",
         "/intake",
+        "/answers",
+        "/answers/view",
         "/admin/users",
         "/admin/audit",
     } <= set(GET_ROUTES)

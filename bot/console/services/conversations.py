@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from bot.db import summaries
 from bot.db.models import OUTCOMES
-from bot.db.queries import audit, common, conversations, transcripts
+from bot.db.queries import audit, common, conversations, saved_replies, transcripts
 from bot.db.queries import corrections as labels
 
 
@@ -41,7 +41,15 @@ def view(engine, conversation_id: str, user_email: str, ip):
         audit.record(
             connection, user_email, "view", "conversation", conversation_id, ip
         )
-        return {**info, "items": items}
+        replying = any(h["status"] != "closed" for h in info["handoffs"])
+        return {
+            **info,
+            "items": items,
+            # For the reply form's "Saved reply" choice.
+            "saved_replies": saved_replies.reply_choices(connection)
+            if replying
+            else [],
+        }
 
 
 def change(engine, action: str, conversation_id: str, user_email: str, ip, fn, *args):

@@ -87,6 +87,38 @@
       .catch(function () { /* offline for a moment: try again next time */ });
   }
 
+  // A saved reply goes into the reply at the cursor (replacing a selection), so
+  // staff edit it before sending; never past the reply's maxlength.
+  function insertSavedReply(button) {
+    var box = button.closest(".saved-replies");
+    var select = box.querySelector("select");
+    var status = box.querySelector(".saved-reply-status");
+    var area = document.getElementById(button.getAttribute("data-target"));
+    var option = select.options[select.selectedIndex];
+    if (!area || !option || !option.value) {
+      status.textContent = "Choose a saved reply first.";
+      select.focus();
+      return;
+    }
+    var text = option.getAttribute("data-body") || "";
+    var start = area.selectionStart;
+    var end = area.selectionEnd;
+    var limit = area.maxLength > 0 ? area.maxLength : Infinity;
+    if (area.value.length - (end - start) + text.length > limit) {
+      status.textContent = "Not inserted: the reply would be longer than " + limit + " characters.";
+      return;
+    }
+    area.setRangeText(text, start, end, "end");
+    area.dispatchEvent(new Event("input", { bubbles: true }));
+    area.focus();
+    status.textContent = "Inserted “" + option.textContent + "”: edit it before sending.";
+  }
+
+  document.addEventListener("click", function (event) {
+    var button = event.target.closest && event.target.closest(".saved-reply-insert");
+    if (button) { insertSavedReply(button); }
+  });
+
   if (document.getElementById("handoff-badge")) {
     poll();
     window.setInterval(poll, POLL_MS);

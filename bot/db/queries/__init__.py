@@ -11,6 +11,9 @@
   rules themselves are in `bot.console.auth`);
 - `audit`: writing and reading the audit log;
 - `overview`: the overview page's figures;
+- `answers`: answer analytics (times given, votes and reasons per answer key,
+  requests for a person right after, conversations resolved without a person);
+- `saved_replies`: the admins' reply templates;
 - `releases`: the active model and its history.
 
 Every function takes a SQLAlchemy `Connection` or `Session` (inside one

@@ -139,6 +139,9 @@ class ConversationAnswer(Base):
     conversation_id = Column(String(255), primary_key=True)
     answer_key = Column(String(128), primary_key=True, index=True)
     count = Column(Integer, nullable=False, default=1)
+    # Migration 0008: how many of those answers the patient followed by asking for
+    # a person (next message `request_human`, or the next thing a handoff).
+    then_human = Column(Integer, nullable=False, default=0, server_default="0")
 
 
 class ConversationReview(Base):
