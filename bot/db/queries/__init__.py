@@ -10,7 +10,9 @@
 - `signin`: sign-in attempts, the address lock and the lockout counter (the
   rules themselves are in `bot.console.auth`);
 - `audit`: writing and reading the audit log;
-- `overview`: the overview page's figures.
+- `overview`: the overview page's figures;
+- `feedback`: patients' votes on curated answers (written by the widget's
+  channel, `bot.channels.feedback`).
 
 Every function takes a SQLAlchemy `Connection` or `Session` (inside one
 transaction), so a page's reads and its audit entry commit together. All use the
