@@ -52,9 +52,7 @@ def upgrade() -> None:
         _now("created_at"),
         _now("updated_at"),
         sa.PrimaryKeyConstraint("id", name="pk_answer_feedback"),
-        sa.UniqueConstraint(
-            "conversation_id", "answer_id", name="uq_answer_feedback"
-        ),
+        sa.UniqueConstraint("conversation_id", "answer_id", name="uq_answer_feedback"),
         sa.CheckConstraint(
             "vote IN ('helpful', 'not_helpful')", name="ck_answer_feedback_vote"
         ),
