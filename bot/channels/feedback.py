@@ -24,7 +24,9 @@ transcript. The reason is never logged; a database error is logged by kind only.
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import time
 from typing import Any, Dict, List, NamedTuple, Optional, Tuple
 
 from bot.channels.answers import find_answer, is_answer_id
@@ -49,6 +51,10 @@ UNKNOWN_ANSWER = "widget.feedback_unknown"
 NOT_SAVED = "widget.feedback_not_saved"
 SESSION_EXPIRED = "widget.expired"
 NO_SESSION = "widget.no_session"
+# A vote on an answer sent this recently may come before the turn is stored.
+RECENT_SECONDS = 60.0
+WAIT_SECONDS = 5.0
+WAIT_STEP_SECONDS = 0.2
 
 
 class Vote(NamedTuple):
@@ -100,6 +106,24 @@ def _store(conversation_id: str, answer_id: str, key: str, vote: Vote) -> None:
         record_vote(session, conversation_id, answer_id, key, vote.vote, vote.reason)
 
 
+async def _answer_of(channel: Any, blueprint: Any, vote: Vote) -> Any:
+    """The curated answer the vote names, from the conversation's stored events.
+
+    Rasa sends a turn's messages before it stores the turn, so a vote sent at
+    once may come before its answer is stored: for an answer of the last
+    `RECENT_SECONDS`, the events are read again for up to `WAIT_SECONDS`.
+    """
+    deadline = time.monotonic() + WAIT_SECONDS
+    recent = float(vote.answer_id) > time.time() - RECENT_SECONDS
+    while True:
+        tracker = await channel._tracker(blueprint, vote.session_id)
+        events = [e.as_dict() for e in tracker.events] if tracker is not None else []
+        answer = find_answer(events, vote.answer_id)
+        if answer is not None or not recent or time.monotonic() > deadline:
+            return answer
+        await asyncio.sleep(WAIT_STEP_SECONDS)
+
+
 async def handle(
     channel: Any, blueprint: Any, sid: str, data: Any
 ) -> Tuple[str, Dict[str, Any]]:
@@ -127,9 +151,7 @@ async def handle(
     if wait is not None:
         logger.warning("Widget feedback refused: over the rate limit")
         return _refusal(data, too_fast_text(wait))
-    tracker = await channel._tracker(blueprint, vote.session_id)
-    events = [e.as_dict() for e in tracker.events] if tracker is not None else []
-    answer = find_answer(events, vote.answer_id)
+    answer = await _answer_of(channel, blueprint, vote)
     if answer is None:
         logger.warning("Widget feedback refused: not a curated answer of the session")
         return _refusal(data, catalog_text(UNKNOWN_ANSWER))

@@ -17,6 +17,7 @@ import pytest
 import sqlalchemy as sa
 
 from bot.article import anchor_for, blocks, parse, section_name
+from bot.channels import feedback
 from bot.channels.answers import answer_id, curated_answer, find_answer
 from bot.channels.feedback import read_vote
 from bot.channels.history import history_messages
@@ -319,7 +320,7 @@ def test_a_vote_is_stored_with_the_key_from_the_conversation_and_changed(
 
 
 def test_a_vote_for_another_sessions_conversation_is_refused(widget, clinic_db):
-    stamp = time.time() - 30
+    stamp = time.time() - 2 * feedback.RECENT_SECONDS  # refused without waiting
     joined(widget, OTHER, faq_event(stamp))  # the victim's conversation
     attacker = joined(widget, SESSION, faq_event(stamp - 5))
     answer = answer_id(stamp)
@@ -336,7 +337,7 @@ def test_a_vote_for_another_sessions_conversation_is_refused(widget, clinic_db):
 def test_a_made_up_answer_id_or_a_message_that_is_no_curated_answer_is_refused(
     widget, clinic_db
 ):
-    stamp = time.time() - 30
+    stamp = time.time() - 2 * feedback.RECENT_SECONDS  # refused without waiting
     greeting = {
         "event": "bot",
         "timestamp": stamp - 1,
@@ -422,3 +423,35 @@ def test_a_database_error_gets_a_clear_answer_and_the_socket_goes_on(widget, cli
     assert "vote" not in history[-1]["answer"]
     assert widget.say(sid, SESSION, "thanks") == []
     assert [m.text for m in widget.received] == ["thanks"]
+
+
+def test_a_vote_sent_before_its_answer_is_stored_waits_for_it(
+    widget, clinic_db, monkeypatch
+):
+    """Rasa sends a turn's messages before it stores the turn: a quick click on
+    the answer just received must not be refused."""
+    monkeypatch.setattr(feedback, "WAIT_SECONDS", 2.0)
+    stamp = time.time() - 1
+    sid = joined(widget, SESSION)  # the answer is not stored yet
+    answer = answer_id(stamp)
+
+    async def store_the_turn_later():
+        await asyncio.sleep(0.5)
+        widget.trackers[SESSION] = conversation(faq_event(stamp))
+
+    async def both():
+        later = asyncio.ensure_future(store_the_turn_later())
+        await widget.handlers["answer_feedback"](sid, payload(answer))
+        await later
+
+    widget.emitted.clear()
+    widget.run(both())
+    assert [e for e, _, _ in widget.emitted] == ["feedback_saved"]
+    assert stored(clinic_db) == [(SESSION, answer, "onset_speed", "not_helpful", None)]
+    # A recent id that never turns up is refused once the wait is over.
+    started = time.monotonic()
+    made_up = answer_id(time.time() - 1)
+    assert widget.feedback(sid, payload(made_up)) == [
+        ("feedback_error", {"answer_id": made_up, "text": UNKNOWN})
+    ]
+    assert 2.0 <= time.monotonic() - started < 4.0
