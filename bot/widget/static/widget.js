@@ -105,9 +105,11 @@
     ui.close = el("button", {
       type: "button", class: "msp-chat__close", "aria-label": "Close the chat",
     }, "\u00d7");
-    header.appendChild(ui.download);
-    header.appendChild(ui.restart);
-    header.appendChild(ui.close);
+    var actions = el("div", { class: "msp-chat__actions" });
+    actions.appendChild(ui.download);
+    actions.appendChild(ui.restart);
+    actions.appendChild(ui.close);
+    header.appendChild(actions);
 
     ui.status = el("p", { class: "msp-chat__status", role: "status" });
     ui.log = el("div", {
@@ -321,6 +323,9 @@
       controls.buttons[vote].focus(); // the form goes: focus stays near
     }
     controls.reason.hidden = !showForm;
+    if (showForm && controls.reason.scrollIntoView) {
+      controls.reason.scrollIntoView({ block: "nearest" }); // below the fold, else
+    }
     if (reasonSent) controls.field.value = "";
     controls.pending = null;
   }
