@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from typing import Any, Dict, List, Optional
 
+from bot.channels.answers import event_answer
 from bot.texts import text as catalog_text
 from bot.vocabulary import (
     INTAKE_FORM,
@@ -46,7 +47,8 @@ def history_messages(events: List[Dict[str, Any]]) -> List[Dict[str, Any]]:
 
     Returns:
         Messages `{"sender": "user"|"bot", "text": ..., "quick_replies": [...]}`
-        (staff replies also `"staff_name": ...`),
+        (staff replies also `"staff_name": ...`; the last paragraph of a
+        curated answer also `"answer": ...`, `bot.channels.answers`),
         oldest first, at most `HISTORY_LIMIT`.
     """
     hidden = catalog_text("widget.hidden")
@@ -79,6 +81,9 @@ def history_messages(events: List[Dict[str, Any]]) -> List[Dict[str, Any]]:
                     "quick_replies": [],
                 }
                 messages.append({**message, **({"staff_name": staff} if staff else {})})
+            answer = event_answer(event) if parts and not staff else None
+            if answer is not None:  # under the last paragraph, as when sent live
+                messages[-1]["answer"] = answer
             if buttons:
                 replies = [
                     {

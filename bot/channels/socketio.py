@@ -38,6 +38,11 @@ token for the whole conversation):
   patient's own answers while the intake form runs are replaced by
   `widget.hidden` in the replayed history (`bot.channels.history`).
 
+A curated answer's last paragraph carries its id, key and source
+(`bot.channels.answers`); the patient's vote on it comes back as
+`answer_feedback` and is checked and stored by `bot.channels.feedback`, never as a
+message.
+
 The channel keeps Rasa's name, `socketio`, and its events (`user_uttered`,
 `bot_uttered`, `session_request`, `session_confirm`), so Rasa's own tools and the
 handoff service (`output_channel=latest`) work unchanged.
@@ -76,6 +81,8 @@ from sanic.response import HTTPResponse
 from socketio import AsyncServer
 
 from bot import ids
+from bot.channels import feedback
+from bot.channels.answers import curated_answer
 from bot.channels.history import history_messages, staff_name
 from bot.channels.limits import MAX_MESSAGE_CHARS, RateLimiter, too_fast_text
 from bot.settings import widget as widget_settings
@@ -120,7 +127,9 @@ class ClinicSocketIOOutput(SocketIOOutput):
 
     `HandoffService.reply` stores the reply as a `bot` event with the metadata
     `{"staff_reply": true, "staff_name": ...}`, which Rasa passes on as keyword
-    arguments: the widget then shows who answered ("Dana, clinic staff").
+    arguments: the widget then shows who answered ("Dana, clinic staff"). The
+    last paragraph of a curated answer carries `answer` (its id, key and source,
+    `bot.channels.answers`): the widget shows the source and the feedback buttons.
     """
 
     async def send_text_message(
@@ -128,8 +137,14 @@ class ClinicSocketIOOutput(SocketIOOutput):
     ) -> None:
         """Sends each paragraph; staff replies with `staff_name`."""
         staff = staff_name(kwargs)
-        for part in text.strip().split("\n\n"):
-            message = {"text": part, **({"staff_name": staff} if staff else {})}
+        answer = None if staff else curated_answer(kwargs)
+        parts = text.strip().split("\n\n")
+        for number, part in enumerate(parts, 1):
+            message: Dict[str, Any] = {"text": part}
+            if staff:
+                message["staff_name"] = staff
+            if answer is not None and number == len(parts):
+                message["answer"] = answer
             await self._send_message(recipient_id, message)
 
 
@@ -210,12 +225,19 @@ class ClinicSocketIOInput(SocketIOInput):
                 if tracker is not None
                 else []
             )
+            if tracker is not None:  # the patient's votes, on their answers
+                await feedback.add_votes(session_id, history)
             await sio.emit(
                 "history",
                 {"session_id": session_id, "messages": history},
                 room=sid,
                 namespace=namespace,
             )
+
+        @sio.on(feedback.FEEDBACK_EVENT, namespace=namespace)
+        async def answer_feedback(sid: Text, data: Any = None) -> None:
+            event, reply = await feedback.handle(self, blueprint, sid, data)
+            await sio.emit(event, reply, room=sid, namespace=namespace)
 
         @sio.on(self.user_message_evt, namespace=namespace)
         async def handle_message(sid: Text, data: Any = None) -> None:

@@ -1,9 +1,11 @@
 """Serves the chat widget and the demo clinic page (`make run`: http://localhost:8000/).
 
-    GET /            the demo page: a plain clinic page with the widget on it
-    GET /widget.js   the widget, bundled with the socket.io client from npm
-    GET /widget.css  its styles
-    GET /health      {"status": "ok"}
+    GET /               the demo page: a plain clinic page with the widget on it
+    GET /widget.js      the widget, bundled with the socket.io client from npm
+    GET /widget.css     its styles
+    GET /article        the clinic's article, which each answer's source links to
+    GET /accessibility  the accessibility statement (docs/accessibility.md)
+    GET /health         {"status": "ok"}
 
 The socket.io client comes from `node_modules/` (`npm ci`, run by `make install`,
 pinned by package-lock.json): nothing is fetched from a CDN, by this server or by
@@ -32,6 +34,7 @@ from sanic.response import HTTPResponse
 
 from bot.settings import PROJECT_ROOT, SettingsError, get_settings
 from bot.settings import widget as widget_settings
+from bot.widget import pages
 
 logger = logging.getLogger(__name__)
 
@@ -163,6 +166,28 @@ def create_app(server_url: Optional[str], rasa_port: int) -> Sanic:
     asset("/widget.js", script, "application/javascript")
     for name in ("widget.css", "demo.css"):
         asset(f"/{name}", (STATIC_DIR / name).read_text(encoding="utf-8"), "text/css")
+
+    reading = {
+        "/article": templates()
+        .get_template("article.html")
+        .render(page=pages.article_sections()),
+        "/accessibility": templates()
+        .get_template("accessibility.html")
+        .render(blocks=pages.statement_blocks()),
+    }
+    for path, html in reading.items():
+
+        async def read(_: Request, html: str = html) -> HTTPResponse:
+            return response.html(
+                html,
+                headers={
+                    **SECURITY_HEADERS,
+                    "Content-Security-Policy": pages.PAGE_POLICY,
+                    "Cache-Control": "public, max-age=300",
+                },
+            )
+
+        app.add_route(read, path, methods=["GET", "HEAD"], name=path.strip("/"))
 
     @app.route("/health", methods=["GET", "HEAD"])
     async def health(_: Request) -> HTTPResponse:

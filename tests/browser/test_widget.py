@@ -139,10 +139,18 @@ def test_dropped_connection_shows_reconnecting_and_resumes(page):
     assert page.evaluate("localStorage.getItem('msp-chat-session')") == session
 
 
+def tab_to(page, locator, presses: int = 10) -> None:
+    """Presses Tab until `locator` has the focus (at most `presses` times)."""
+    for _ in range(presses):
+        page.keyboard.press("Tab")
+        if locator.evaluate("node => node === document.activeElement"):
+            return
+    expect()(locator).to_be_focused()
+
+
 def test_keyboard_only_conversation(page):
-    page.keyboard.press("Tab")  # the demo page has no other focusable element
     launcher = page.get_by_role("button", name="Questions? Chat with us")
-    expect()(launcher).to_be_focused()
+    tab_to(page, launcher)  # after the demo page's two links
     page.keyboard.press("Enter")
     expect()(launcher).to_have_attribute("aria-expanded", "true")
     box = page.get_by_label("Type your question")
@@ -208,6 +216,24 @@ def test_axe_finds_no_serious_or_critical_violations(page, viewport):
         "(() => { const l = document.querySelector('.msp-chat__log');"
         " return l.scrollHeight > l.clientHeight; })()"
     ), "the log should scroll for this check to mean something"
+    # Answers with their source and feedback buttons, one voted, its reason open.
+    feedback = log.get_by_role("group", name="Was this answer helpful?")
+    expect()(feedback).to_have_count(3)
+    feedback.last.get_by_role("button", name="Not helpful").click()
+    expect()(
+        log.get_by_role("textbox", name="What was missing or unclear?")
+    ).to_be_visible()
+    checked = axe_check(page)
+    assert "scrollable-region-focusable" in checked
+    assert "aria-allowed-attr" in checked and "button-name" in checked
+
+
+def axe_check(page) -> set:
+    """Runs axe-core on the page: fails on any serious or critical violation.
+
+    Returns:
+        The ids of the rules that passed.
+    """
     page.evaluate(AXE.read_text())  # as the test's script: the page's CSP allows none
     result = page.evaluate(
         """() => axe.run(document, {runOnly: {type: 'tag', values:
@@ -220,8 +246,7 @@ def test_axe_finds_no_serious_or_critical_violations(page, viewport):
     ]
     assert serious == []
     assert result["passes"], "axe ran no checks"
-    checked = {v["id"] for v in result["passes"]}
-    assert "scrollable-region-focusable" in checked
+    return {v["id"] for v in result["passes"]}
 
 
 def test_the_conversation_log_scrolls_from_the_keyboard(page):
@@ -236,8 +261,9 @@ def test_the_conversation_log_scrolls_from_the_keyboard(page):
     expect()(log).to_have_attribute("tabindex", "0")
     expect()(log).to_have_accessible_name("Conversation")
     page.get_by_label("Type your question").focus()
-    # Shift+Tab from the input reaches the log (nothing focusable in between).
-    for _ in range(10):
+    # Shift+Tab from the input reaches the log, through the answers' source links
+    # and feedback buttons (three each).
+    for _ in range(20):
         page.keyboard.press("Shift+Tab")
         if page.evaluate("document.activeElement.getAttribute('role')") == "log":
             break
@@ -507,3 +533,139 @@ def test_intake_read_back_is_not_replayed_after_a_reload(page):
         expect()(log).not_to_contain_text(secret)
     ask(page, "yes")  # the conversation goes on: the request is sent
     expect()(bot_bubbles(page).last).to_contain_text("request is with the clinic")
+
+
+# --- issue 13: feedback, the source, the transcript, the statement ---------------
+
+
+def stored_feedback(product, conversation_id: str) -> list:
+    import sqlite3
+
+    with sqlite3.connect(product.db_path) as db:
+        return db.execute(
+            "select answer_id, answer_key, vote, reason from answer_feedback "
+            "where conversation_id = ?",
+            (conversation_id,),
+        ).fetchall()
+
+
+def events_mentioning(product, conversation_id: str, text: str) -> int:
+    import sqlite3
+
+    with sqlite3.connect(product.db_path) as db:
+        return db.execute(
+            "select count(*) from events where sender_id = ? and data like ?",
+            (conversation_id, f"%{text}%"),
+        ).fetchone()[0]
+
+
+def test_a_curated_answer_shows_its_source_and_takes_a_vote_by_keyboard(page, product):
+    log = open_chat(page)
+    ask(page, "how fast does ketamine work")
+    expect()(log).to_contain_text(answer_part("onset_speed", 0))
+    answer = page.locator(".msp-chat__msg--bot").last
+    expect()(answer.locator(".msp-chat__source")).to_have_text(
+        "From the clinic's article: Benefits, Rapid Onset of Action"
+        " (opens in a new tab)"
+    )
+    source = answer.get_by_role("link", name="Benefits, Rapid Onset of Action")
+    expect()(source).to_have_attribute(
+        "href",
+        product.widget_url
+        + "/article#benefits-of-ketamine-therapy-over-traditional-treatments",
+    )
+    # Only curated answers get the buttons: not the notice, not the greeting.
+    group = log.get_by_role("group", name="Was this answer helpful?")
+    expect()(group).to_have_count(1)
+    helpful = group.get_by_role("button", name="Helpful", exact=True)
+    not_helpful = group.get_by_role("button", name="Not helpful", exact=True)
+    expect()(helpful).to_have_attribute("aria-pressed", "false")
+    box = page.get_by_label("Type your question")
+    box.focus()
+    page.keyboard.press("Shift+Tab")  # the last focusable thing of the log
+    expect()(not_helpful).to_be_focused()
+    page.keyboard.press("Enter")
+    expect()(not_helpful).to_have_attribute("aria-pressed", "true")
+    expect()(answer.locator(".msp-chat__feedback-status")).to_have_text(
+        "Thanks for your feedback."
+    )
+    reason_box = log.get_by_label("What was missing or unclear? (optional)")
+    expect()(reason_box).to_have_attribute("maxlength", "500")
+    page.keyboard.press("Tab")
+    expect()(reason_box).to_be_focused()
+    reason = "It does not say how many sessions I would need."
+    page.keyboard.type(reason)
+    page.keyboard.press("Tab")
+    expect()(log.get_by_role("button", name="Send reason")).to_be_focused()
+    page.keyboard.press("Enter")
+    expect()(reason_box).to_be_hidden()
+    expect()(not_helpful).to_be_focused()  # the form went: focus stays near
+    session = session_of(page)
+    ((answer_id, key, vote, stored_reason),) = stored_feedback(product, session)
+    assert (key, vote, stored_reason) == ("onset_speed", "not_helpful", reason)
+    # Never a patient message: not in the conversation's events, not in the log.
+    assert events_mentioning(product, session, "sessions I would need") == 0
+    expect()(page.locator(".msp-chat__msg--user")).to_have_count(1)
+
+    page.keyboard.press("Shift+Tab")  # "Helpful", just before
+    expect()(helpful).to_be_focused()
+    page.keyboard.press("Space")
+    expect()(helpful).to_have_attribute("aria-pressed", "true")
+    expect()(not_helpful).to_have_attribute("aria-pressed", "false")
+    for _ in range(50):  # the ack comes after the commit; poll a little anyway
+        rows = stored_feedback(product, session)
+        if rows and rows[0][2] == "helpful":
+            break
+        page.wait_for_timeout(100)
+    assert rows == [(answer_id, "onset_speed", "helpful", None)]
+
+    page.reload()  # the history shows the answer, its source and the vote
+    log = page.get_by_role("log", name="Conversation")
+    group = log.get_by_role("group", name="Was this answer helpful?")
+    expect()(group.get_by_role("button", name="Helpful", exact=True)).to_have_attribute(
+        "aria-pressed", "true"
+    )
+    expect()(log.locator(".msp-chat__source")).to_have_count(1)
+
+
+def test_download_gives_the_conversation_as_plain_text(page):
+    log = open_chat(page)
+    ask(page, "how fast does ketamine work")
+    expect()(log).to_contain_text(answer_part("onset_speed", 0))
+    expect()(page.locator(".msp-chat__typing")).to_be_hidden()
+    download_button = page.get_by_role("button", name="Download this conversation")
+    with page.expect_download() as info:
+        download_button.click()
+    download = info.value
+    assert re.fullmatch(
+        r"ms-pain-chat-\d{4}-\d{2}-\d{2}\.txt", download.suggested_filename
+    )
+    text = open(download.path(), encoding="utf-8").read()
+    assert "You: how fast does ketamine work" in text
+    assert f"Assistant: {answer_part('onset_speed', 0)}" in text
+    assert "(From the clinic's article: Benefits, Rapid Onset of Action)" in text
+    assert "General information only, not medical advice." in text
+    assert "Was this answer helpful" not in text  # what was said, not the controls
+
+
+def test_the_demo_page_links_to_the_article_and_the_accessibility_statement(
+    page, product
+):
+    page.get_by_role("link", name="the clinic's article on ketamine therapy").click()
+    expect()(page).to_have_url(product.widget_url + "/article")
+    expect()(page.get_by_role("heading", level=1)).to_contain_text(
+        "The Power of Ketamine Therapy"
+    )
+    expect()(
+        page.locator("#benefits-of-ketamine-therapy-over-traditional-treatments")
+    ).to_have_text("Benefits of Ketamine Therapy over Traditional Treatments")
+    axe_check(page)
+    page.get_by_role("link", name="Accessibility statement").click()
+    expect()(page).to_have_url(product.widget_url + "/accessibility")
+    expect()(page.get_by_role("heading", level=1)).to_have_text(
+        "Accessibility statement"
+    )
+    expect()(page.get_by_role("heading", name="Known limits")).to_be_visible()
+    axe_check(page)
+    page.get_by_role("link", name="Back to the clinic's page").click()
+    expect()(page).to_have_url(product.widget_url + "/")

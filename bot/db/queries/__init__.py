@@ -13,6 +13,8 @@
 - `overview`: the overview page's figures;
 - `answers`: answer analytics (times given, votes and reasons per answer key,
   requests for a person right after, conversations resolved without a person);
+- `feedback`: patients' votes on curated answers (written by the widget's
+  channel, `bot.channels.feedback`);
 - `saved_replies`: the admins' reply templates;
 - `releases`: the active model and its history.
 

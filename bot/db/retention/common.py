@@ -13,6 +13,7 @@ from sqlalchemy.engine import Connection, Engine
 from bot.db import summaries
 from bot.db.engine import READ_ONLY
 from bot.db.models import (
+    AnswerFeedback,
     ConversationReview,
     ConversationTag,
     Handoff,
@@ -110,6 +111,7 @@ def _keyed_tables(existing: Set[str]) -> List[sa.Table]:
         Handoff.__table__,
         IntakeRequest.__table__,
         SmsMessage.__table__,
+        AnswerFeedback.__table__,
     ]
     return [t for t in tables if t.name in existing]
 

@@ -11,7 +11,7 @@ from sqlalchemy.engine import Engine
 
 from bot.db import summaries
 from bot.db.events import EVENTS
-from bot.db.models import AuditEntry, Handoff, IntakeRequest
+from bot.db.models import AnswerFeedback, AuditEntry, Handoff, IntakeRequest
 from bot.db.queries.audit import record as record_audit
 from bot.db.retention.common import (
     CHUNK_CONVERSATIONS,
@@ -76,7 +76,8 @@ def purge(
 ) -> Deleted:
     """Deletes conversations whose last event is older than `older_than_days`.
 
-    Intake requests and handoffs created before the cut-off go too. Audit entries
+    Intake requests and handoffs created before the cut-off go too, and so do
+    answer votes last changed before it. Audit entries
     stay for `audit_days` (default `AUDIT_RETENTION_DAYS`, `bot.settings.storage`:
     six years), however old the conversations they name: only entries older than
     that are deleted.
@@ -111,6 +112,10 @@ def purge(
     for table in (IntakeRequest.__table__, Handoff.__table__):
         if table.name in existing:
             delete_in_batches(engine, deleted, table, table.c.created_at < cutoff_time)
+    # Votes go with their conversation (above); any left older than the cut-off too.
+    votes = AnswerFeedback.__table__
+    if votes.name in existing:
+        delete_in_batches(engine, deleted, votes, votes.c.updated_at < cutoff_time)
     audit_table = AuditEntry.__table__
     audit_cutoff = datetime.fromtimestamp(now - audit_days * 86400, timezone.utc)
     delete_in_batches(engine, deleted, audit_table, audit_table.c.at < audit_cutoff)

@@ -131,3 +131,62 @@ def test_health_favicon_head_and_the_rest(widget_server):
     assert status == 200 and body == "" and "Content-Security-Policy" in headers
     assert fetch(widget_server + "/nope")[0] == 404
     assert fetch(widget_server + "/", method="POST")[0] == 405
+
+
+def test_the_demo_page_links_to_the_article_and_the_accessibility_statement(
+    widget_server,
+):
+    _, _, page = fetch(widget_server + "/")
+    assert 'href="/article"' in page and 'href="/accessibility"' in page
+
+
+def test_the_article_page_has_every_section_with_the_id_answers_link_to(
+    widget_server,
+):
+    from bot.article import anchor_for, blocks
+
+    status, headers, page = fetch(widget_server + "/article")
+    assert status == 200 and headers["Content-Type"] == "text/html; charset=utf-8"
+    assert headers["Content-Security-Policy"].startswith("default-src 'none';")
+    assert "script-src 'none'" in headers["Content-Security-Policy"]
+    assert headers["X-Content-Type-Options"] == "nosniff"
+    assert "<h1>The Power of Ketamine Therapy" in page
+    for block in blocks():
+        if block.kind == "heading":
+            assert f'<h2 id="{block.anchor}" tabindex="-1">{block.text}</h2>' in page
+    assert anchor_for("Benefits, Rapid Onset of Action") in page
+    assert "<li>Nausea and vomiting</li>" in page
+    # The article's own typography comes through as text, escaped where needed.
+    assert "individual’s quality of life" in page
+    assert "<script" not in page
+
+
+def test_the_accessibility_page_is_the_statement_in_the_repository(widget_server):
+    from tests.support.paths import ROOT
+
+    status, headers, page = fetch(widget_server + "/accessibility")
+    assert status == 200 and "script-src 'none'" in headers["Content-Security-Policy"]
+    statement = (ROOT / "docs" / "accessibility.md").read_text()
+    assert "WCAG 2.2" in statement and "## Known limits" in statement
+    assert "<h1>Accessibility statement</h1>" in page
+    assert "<h2>Known limits</h2>" in page and "<h2>Report a problem</h2>" in page
+    assert "<strong>WCAG 2.2, level AA</strong>" in page
+    assert "<code>WIDGET_SESSION_IDLE_MINUTES</code>" in page
+
+
+def test_the_statement_reader_escapes_markup():
+    from bot.widget.pages import markdown_blocks
+
+    blocks = markdown_blocks(
+        "# Title <b>\n\nA **bold** and `<script>` line\ncontinued.\n\n- one\n- two"
+        " & <img src=x onerror=alert(1)>\n"
+    )
+    assert [b["kind"] for b in blocks] == ["h1", "p", "ul"]
+    assert str(blocks[0]["html"]) == "Title &lt;b&gt;"
+    assert str(blocks[1]["html"]) == (
+        "A <strong>bold</strong> and <code>&lt;script&gt;</code> line continued."
+    )
+    assert [str(item) for item in blocks[2]["items"]] == [
+        "one",
+        "two &amp; &lt;img src=x onerror=alert(1)&gt;",
+    ]
