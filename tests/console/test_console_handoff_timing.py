@@ -13,8 +13,7 @@ import os
 import secrets
 import sys
 import time
-from datetime import datetime, timedelta
-from zoneinfo import ZoneInfo
+from datetime import timedelta
 
 import pytest
 import sqlalchemy as sa
@@ -24,6 +23,7 @@ from bot.db.engine import get_engine, session_scope
 from bot.db.migrate import upgrade
 from bot.db.models import Handoff, utcnow
 from bot.db.repository import open_handoff
+from tests.support.clinic_time import ALWAYS_OPEN, daytime_zone
 from tests.support.console import ADMIN, http_sign_in, run_console, sign_in
 from tests.support.databases import module_database
 from tests.support.net import free_port
@@ -36,20 +36,11 @@ ANSWERED = "answered-" + "2" * 20
 FRESH = "fresh-" + "3" * 20
 
 
-def daytime_zone() -> str:
-    """A time zone where it is now between 02:00 and 22:00, so that a handoff
-    opened 20 minutes ago was opened in today's "Mon-Sun 00:00-23:59" opening."""
-    for name in ("UTC", "Asia/Tokyo", "America/Los_Angeles"):
-        if 2 <= datetime.now(ZoneInfo(name)).hour < 22:
-            return name
-    raise AssertionError("unreachable: the three zones are 8+ hours apart")
-
-
 def clinic_env(rasa: RasaStub) -> dict:
     return {
         "RASA_PORT": str(rasa.port),
         "HANDOFF_TARGET_MINUTES": "15",
-        "CLINIC_HOURS": "Mon-Sun 00:00-23:59",
+        "CLINIC_HOURS": ALWAYS_OPEN,
         "CLINIC_TIMEZONE": daytime_zone(),
     }
 
