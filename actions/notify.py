@@ -71,6 +71,16 @@ def _payload(event: str, **ids: Any) -> Dict[str, Any]:
     return payload
 
 
+def _describe(failure: Exception) -> str:
+    """The failure, without the URL a network error quotes (it may hold a secret).
+
+    A hook's URL often carries one, e.g. a chat service's incoming webhook.
+    """
+    if isinstance(failure, RuntimeError) and str(failure).startswith("HTTP "):
+        return str(failure)  # "HTTP 503"
+    return type(failure).__name__  # "ConnectionError", "ReadTimeout"
+
+
 async def _deliver(url: str, payload: Dict[str, Any]) -> Optional[str]:
     """POSTs with retries; None when the hook accepted it, else the last error."""
     error = None
@@ -79,8 +89,7 @@ async def _deliver(url: str, payload: Dict[str, Any]) -> Optional[str]:
             await post_json(url, payload)
             return None
         except Exception as failure:  # noqa: BLE001 - any failure is retried, then kept
-            # The type and the status only: a network error quotes the URL.
-            error = f"{type(failure).__name__}: {failure}"[:300]
+            error = _describe(failure)
             if attempt + 1 < ATTEMPTS:
                 await asyncio.sleep(BACKOFF_SECONDS * (2**attempt))
     return error

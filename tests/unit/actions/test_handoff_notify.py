@@ -157,3 +157,18 @@ async def test_no_hook_configured_posts_nothing(
 def test_only_ids_and_categories_can_be_sent():
     with pytest.raises(ValueError, match="only ids"):
         notify._payload("handoff.created", handoff_id=1, summary="my feet burn")
+
+
+async def test_an_unreachable_hook_is_recorded_without_its_url(
+    clinic_db, monkeypatch, dispatcher, tracker_factory, domain
+):
+    from tests.support.net import free_port
+
+    secret_url = f"http://127.0.0.1:{free_port()}/hooks/T0KEN-s3cret"  # nobody there
+    monkeypatch.setenv("STAFF_NOTIFY_URL", secret_url)
+    monkeypatch.setattr("actions.notify.BACKOFF_SECONDS", 0.01)
+    get_settings.cache_clear()
+    await ask_for_a_person(dispatcher, tracker_factory, domain)
+    await notify.settle()
+    row = the_handoff()
+    assert row.notify_error == "ConnectionError" and row.notified_at is None
