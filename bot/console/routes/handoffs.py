@@ -60,7 +60,10 @@ async def queue(request: Request) -> HTTPResponse:
     """Open and claimed handoffs, urgent (crisis) first, then the oldest."""
     items = await _queue(request)
     target = request.app.ctx.settings.handoff_target_minutes
-    return render(request, "handoffs.html", items=items, target_minutes=target)
+    times = await off_loop(service.medians, request.app.ctx.engine)
+    return render(
+        request, "handoffs.html", items=items, target_minutes=target, medians=times
+    )
 
 
 @bp.get("/handoffs.json")

@@ -10,8 +10,11 @@ is written once the step succeeded.
 
 from __future__ import annotations
 
-from datetime import datetime
+import statistics
+from datetime import datetime, timedelta
 from typing import Any, Dict, Optional
+
+from sqlalchemy import select
 
 from bot.console.auth import SignedIn
 from bot.db.engine import session_scope
@@ -82,6 +85,32 @@ def queue(engine, target_minutes: int = 15, now: Optional[datetime] = None):
             }
             for h in list_open_handoffs(session, include_claimed=True)
         ]
+
+
+MEDIAN_DAYS = 7
+
+
+def medians(engine, now: Optional[datetime] = None) -> Dict[str, Any]:
+    """Median time to claim and to first reply of the handoffs of the last 7 days.
+
+    Only handoffs that were claimed (answered) count for each median; None (and
+    "") when there is none yet.
+    """
+    now = now or utcnow()
+    with session_scope(engine) as session:
+        columns = (Handoff.created_at, Handoff.claimed_at, Handoff.first_reply_at)
+        since = now - timedelta(days=MEDIAN_DAYS)
+        rows = session.execute(
+            select(*columns).where(Handoff.created_at >= since)
+        ).all()
+    result: Dict[str, Any] = {"days": MEDIAN_DAYS}
+    for key, column in (("to_claim", 1), ("to_first_reply", 2)):
+        spans = [int((r[column] - r[0]).total_seconds()) for r in rows if r[column]]
+        value = int(statistics.median(spans)) if spans else None
+        result[f"median_{key}_seconds"] = value
+        result[f"median_{key}"] = duration(value)
+        result[f"{key}_count"] = len(spans)
+    return result
 
 
 def claim(engine, handoff_id: int, me: SignedIn, ip) -> None:
