@@ -182,3 +182,41 @@ def test_a_patient_waiting_past_the_target_is_told_once_and_can_leave_details(
     service.reply(handoff_id, "Hi, this is Dana from the clinic.", "dana@clinic")
     assert handoff_of(product, sender).first_reply_at is not None
     assert tracker(product, sender)["paused"]
+
+
+async def bot_says(widget, after: int, words: str) -> dict:
+    """The first message from the bot at or after `after` that contains `words`."""
+    while True:
+        _, message = await widget.next_event("bot_uttered", after=after)
+        after = widget.events.index(("bot_uttered", message), after) + 1
+        if words in (message.get("text") or ""):
+            return message
+
+
+async def test_a_widget_patient_sees_the_notice_live_and_its_button_works(product):
+    import asyncio
+
+    from tests.support.socketio_ws import WidgetSocket
+
+    engine = get_engine(product.database_url)
+    service = HandoffService(product.base_url, product.token, engine)
+    hours = ClinicHours.parse(ALWAYS_OPEN, daytime_zone())
+    async with WidgetSocket(product.base_url) as widget:
+        session_id = await widget.start()
+        await widget.say("I want to talk to a person")
+        await bot_says(widget, 0, "staff")  # after the assistant's notice
+        handoff_id = handoff_of(product, session_id).id
+        with session_scope(engine) as session:
+            session.get(Handoff, handoff_id).created_at = utcnow() - timedelta(
+                hours=3, minutes=5
+            )
+        seen = len(widget.events)
+        sent = await asyncio.to_thread(sweep, service, hours, timedelta(hours=3))
+        assert handoff_id in sent
+        _, notice = await widget.next_event("bot_uttered", after=seen)
+        assert notice["text"] == text("handoff.waiting")
+        (button,) = notice["quick_replies"]
+        assert button["title"] == text("handoff.leave_details")
+        seen = len(widget.events)
+        await widget.say(button["payload"])  # the patient presses it
+        await bot_says(widget, seen, "full name")  # the intake form's first question
