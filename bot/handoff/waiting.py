@@ -29,7 +29,8 @@ mark `waiting_notice_at` is set by one conditional UPDATE before sending, and th
 sweep takes the handoff's lease (`desk.handoff_lease`, without waiting) so it
 never interleaves with a staff reply or hand-back. If Rasa fails, the notice is
 not sent again (at most once: a time-out may still have delivered it); the
-failure is logged with the handoff id only.
+failure is logged with the handoff id only. Only a refused token (nothing was
+applied) clears the mark, so the notice goes out once the token is fixed.
 """
 
 from __future__ import annotations
@@ -41,7 +42,11 @@ from typing import Any, Dict, List, Optional
 
 from bot.clinic_hours import ClinicHours
 from bot.db.models import utcnow
-from bot.db.queries.handoffs import still_waiting, take_waiting_notice
+from bot.db.queries.handoffs import (
+    give_back_waiting_notice,
+    still_waiting,
+    take_waiting_notice,
+)
 from bot.handoff import hold
 from bot.handoff.desk import HandoffBusy, handoff_lease
 from bot.handoff.rasa_api import RasaError
@@ -106,10 +111,20 @@ def sweep(
                 with engine.begin() as connection:
                     if not take_waiting_notice(connection, handoff.id):
                         continue  # another console, or a reply, came first
-                service.send_notice(handoff, notice_events())
+                try:
+                    service.send_notice(handoff, notice_events())
+                except PermissionError:  # refused before anything was applied
+                    with engine.begin() as connection:
+                        give_back_waiting_notice(connection, handoff.id)
+                    raise
         except HandoffBusy:
             continue  # a staff reply or hand-back is under way: next sweep
-        except (ValueError, PermissionError, RasaError) as error:
+        except PermissionError:
+            logger.warning(
+                "Waiting notice of handoff %s refused: check RASA_API_TOKEN", handoff.id
+            )
+            continue
+        except (ValueError, RasaError) as error:
             logger.warning(
                 "Waiting notice of handoff %s not sent: %s",
                 handoff.id,

@@ -121,3 +121,15 @@ def take_waiting_notice(connection: Connection, handoff_id: int) -> bool:
         .values(waiting_notice_at=sa.literal(utcnow(), UTCDateTime()))
     )
     return result.rowcount == 1
+
+
+def give_back_waiting_notice(connection: Connection, handoff_id: int) -> None:
+    """Clears the notice's mark: Rasa refused it unsent, the next sweep tries again.
+
+    Only for a refused token: Rasa checks it before applying anything.
+    """
+    connection.execute(
+        sa.update(_handoff)
+        .where(_handoff.c.id == handoff_id)
+        .values(waiting_notice_at=None)
+    )

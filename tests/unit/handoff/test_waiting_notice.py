@@ -166,6 +166,37 @@ def test_rasa_down_sends_nothing_twice(engine, rasa):
     assert row(engine, handoff_id).waiting_notice_at is not None  # at most once
 
 
+def test_a_refused_token_sends_it_later(engine, rasa):
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    class Refuses(BaseHTTPRequestHandler):
+        def do_POST(self):  # noqa: N802 - http.server's name
+            self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            self.send_response(401)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    refusing = ThreadingHTTPServer(("127.0.0.1", 0), Refuses)
+    threading.Thread(target=refusing.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{refusing.server_address[1]}"
+        handoff_id = waiting_since(
+            engine, WIDGET_ID, WEDNESDAY_NOON - timedelta(hours=1)
+        )
+        wrong = HandoffService(url, "wrong-token-0123456789abcdef", engine)
+        assert sweep(wrong, HOURS, TARGET, now=WEDNESDAY_NOON) == []
+        assert row(engine, handoff_id).waiting_notice_at is None  # not spent
+    finally:
+        refusing.shutdown()
+        refusing.server_close()
+    right = HandoffService(f"http://127.0.0.1:{rasa.port}", "t" * 24, engine)
+    assert sweep(right, HOURS, TARGET, now=WEDNESDAY_NOON) == [handoff_id]
+    assert len(notices(rasa, WIDGET_ID)) == 1
+
+
 def test_same_opening():
     assert same_opening(HOURS, WEDNESDAY_NOON - timedelta(hours=2), WEDNESDAY_NOON)
     assert not same_opening(
