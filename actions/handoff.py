@@ -9,7 +9,7 @@ from rasa_sdk import Action, Tracker
 from rasa_sdk.events import ConversationPaused, EventType
 from rasa_sdk.executor import CollectingDispatcher
 
-from actions import store
+from actions import notify, store
 from bot.db.tables.patients import (
     REASON_CRISIS,
     REASON_FALLBACK,
@@ -72,18 +72,44 @@ def previous_bot_action(tracker: Tracker) -> Optional[str]:
     return None
 
 
-async def open_handoff(tracker: Tracker, reason: str, urgent: bool = False):
-    """Records the handoff for staff (one open handoff per conversation)."""
-    from bot.db.repository import open_handoff as repo_open_handoff
+def _open_and_describe(session, **fields):
+    from bot.db.repository import open_or_escalate_handoff
 
-    return await store.run(
-        repo_open_handoff,
+    handoff, change = open_or_escalate_handoff(session, **fields)
+    session.flush()  # the new row's id
+    return handoff.id, handoff.channel, handoff.reason, handoff.urgent, change
+
+
+async def open_handoff(tracker: Tracker, reason: str, urgent: bool = False) -> int:
+    """Records the handoff for staff (one open handoff per conversation).
+
+    A new handoff (`handoff.created`) or one made urgent (`handoff.urgent`, a
+    crisis) is announced to `STAFF_NOTIFY_URL` in the background (`actions.notify`),
+    with ids and categories only.
+
+    Returns:
+        The handoff's id.
+
+    Raises:
+        store.StoreError: the database could not store it.
+    """
+    from bot.db.repository import HANDOFF_CREATED, HANDOFF_ESCALATED
+
+    handoff_id, channel, stored_reason, is_urgent, change = await store.run(
+        _open_and_describe,
         conversation_id=tracker.sender_id,
         channel=tracker.get_latest_input_channel() or "unknown",
         reason=reason,
         summary=summarize(tracker),
         urgent=urgent,
     )
+    if change == HANDOFF_CREATED:
+        notify.handoff_changed(
+            notify.HANDOFF_CREATED, handoff_id, channel, stored_reason, is_urgent
+        )
+    elif change == HANDOFF_ESCALATED:
+        notify.handoff_changed(notify.HANDOFF_URGENT, handoff_id, channel, reason, True)
+    return handoff_id
 
 
 class ActionHandoff(Action):

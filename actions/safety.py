@@ -23,6 +23,8 @@ class ActionCrisisResponse(Action):
     even when this server or the database is down. The `crisis_flagged` slot marks
     the conversation; an urgent handoff (or the open one, made urgent) puts it at
     the top of the staff queue, also while the conversation is held by staff.
+    With `STAFF_NOTIFY_URL` set, staff are told at once (`handoff.created` with
+    `urgent` true, or `handoff.urgent`), in the background (`actions.notify`).
     """
 
     def name(self) -> Text:

@@ -7,7 +7,8 @@ command line starts, in this one place:
   (`MessageProcessor._should_handle_message`), so a crisis sent while waiting for a
   person got no answer. A message whose intent is `crisis` in a paused conversation
   now runs the crisis steps at once (`CRISIS_STEPS`: the guidance, then the flag that
-  makes the open handoff urgent), and the conversation stays held by staff. The
+  makes the open handoff urgent and tells staff, `handoff.urgent` to
+  `STAFF_NOTIFY_URL`), and the conversation stays held by staff. The
   steps are run directly, not predicted: the policies' rules do not match a tracker
   whose earlier messages were skipped while paused.
 - **The workers asked for, or none.** Rasa runs `SANIC_WORKERS` workers only with

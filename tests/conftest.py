@@ -74,13 +74,25 @@ def trained_model() -> Path:
 
 
 @pytest.fixture(scope="session")
-def product(trained_model, tmp_path_factory):
+def staff_hook():
+    """The product's `STAFF_NOTIFY_URL`: a loopback server recording every POST."""
+    from tests.support.hook import StaffHook
+
+    hook = StaffHook()
+    yield hook
+    hook.close()
+
+
+@pytest.fixture(scope="session")
+def product(trained_model, tmp_path_factory, staff_hook):
     """Every process of `make run` on a migrated SQLite file, for the whole session.
 
     Shared by the modules that talk to the product only as patients (each with its
     own conversation ids) and read what it stored: starting the four processes
     costs close to a minute on two cores, so they start once. Staff are always in
-    (`CLINIC_HOURS`), so a handoff pauses the bot. Modules that need other settings
+    (`CLINIC_HOURS`), so a handoff pauses the bot. Staff are notified at
+    `staff_hook`. The console's own waiting notices are kept out of the way (a
+    day's target): a test sends them itself. Modules that need other settings
     (production, SMS, a callback channel, a dead action server) start their own.
     """
     from bot.db.migrate import upgrade
@@ -89,7 +101,12 @@ def product(trained_model, tmp_path_factory):
     tmp = tmp_path_factory.mktemp("product")
     url = f"sqlite:///{tmp / 'clinic.db'}"
     upgrade(url)  # as `make run` does before starting the servers
-    env = {"DATABASE_URL": url, "CLINIC_HOURS": "Mon-Sun 00:00-23:59"}
+    env = {
+        "DATABASE_URL": url,
+        "CLINIC_HOURS": "Mon-Sun 00:00-23:59",
+        "STAFF_NOTIFY_URL": staff_hook.url,
+        "HANDOFF_TARGET_MINUTES": "1440",
+    }
     with run_servers(trained_model, tmp, extra_env=env) as servers:
         yield servers
 

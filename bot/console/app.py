@@ -17,6 +17,7 @@ from `/static`, no inline code), `X-Frame-Options: DENY`, `nosniff`,
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 from urllib.parse import urlencode, urlsplit
 from zoneinfo import ZoneInfo
@@ -149,7 +150,7 @@ def create_app(settings: ConsoleSettings, engine: Engine) -> Sanic:
         saved_replies,
         session,
     )
-    from bot.handoff import HandoffService
+    from bot.handoff import HandoffService, waiting
     from bot.settings import models as model_settings
 
     app = Sanic("clinic_console")
@@ -187,6 +188,21 @@ def create_app(settings: ConsoleSettings, engine: Engine) -> Sanic:
     async def first_refresh(app: Sanic, loop) -> None:
         """Builds the summaries in the background (long on a first start)."""
         app.ctx.first_refresh = loop.create_task(off_loop(summaries.refresh, engine))
+
+    @app.after_server_start
+    async def start_waiting_notices(app: Sanic, loop) -> None:
+        """Tells patients waiting past the target, once (`bot.handoff.waiting`)."""
+        app.ctx.waiting_notices = loop.create_task(
+            waiting.keep_sweeping(
+                app.ctx.handoffs,
+                settings.hours(),
+                timedelta(minutes=settings.handoff_target_minutes),
+            )
+        )
+
+    @app.before_server_stop
+    async def stop_waiting_notices(app: Sanic, loop) -> None:
+        app.ctx.waiting_notices.cancel()
 
     @app.get("/healthz")
     async def healthz(request: Request) -> HTTPResponse:

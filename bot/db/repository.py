@@ -19,7 +19,7 @@ back: `save_intake` and `open_handoff` refuse it (`check_not_forgotten`).
 
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Any, Sequence
 
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
@@ -27,6 +27,7 @@ from sqlalchemy.orm import Session
 
 from bot.db.models import (
     HANDOFF_ACTIVE_STATUSES,
+    HANDOFF_MAX_LENGTHS,
     HANDOFF_TEXT_RULES,
     INTAKE_MAX_LENGTHS,
     Handoff,
@@ -136,6 +137,17 @@ def get_intake(session: Session, intake_id: int) -> IntakeRequest:
     return intake
 
 
+def _record_notification(row, error: str | None, limit: int):
+    if error is None:
+        row.notified_at = utcnow()
+        row.notify_error = None
+    else:
+        cleaned = str(error).replace("\x00", "")
+        cleaned = cleaned.encode("utf-8", "replace").decode("utf-8")
+        row.notify_error = cleaned[:limit]
+    return row
+
+
 def mark_notified(
     session: Session, intake_id: int, error: str | None = None
 ) -> IntakeRequest:
@@ -159,15 +171,26 @@ def mark_notified(
         LookupError: no such row.
     """
     intake = get_intake(session, intake_id)
-    if error is None:
-        intake.notified_at = utcnow()
-        intake.notify_error = None
-    else:
-        cleaned = str(error).replace("\x00", "")
-        cleaned = cleaned.encode("utf-8", "replace").decode("utf-8")
-        intake.notify_error = cleaned[: INTAKE_MAX_LENGTHS["notify_error"]]
+    _record_notification(intake, error, INTAKE_MAX_LENGTHS["notify_error"])
     session.flush()
     return intake
+
+
+def mark_handoff_notified(
+    session: Session, handoff_id: int, error: str | None = None
+) -> Handoff:
+    """`mark_notified` for a handoff's event (`handoff.created`, `handoff.urgent`).
+
+    `notified_at` is when the hook last accepted one of its events; a failure of a
+    later event keeps it and stores `notify_error`.
+
+    Raises:
+        LookupError: no such handoff.
+    """
+    handoff = _get_handoff(session, handoff_id)
+    _record_notification(handoff, error, HANDOFF_MAX_LENGTHS["notify_error"])
+    session.flush()
+    return handoff
 
 
 def latest_active_handoff(session: Session, conversation_id: str) -> Handoff | None:
@@ -195,13 +218,24 @@ def latest_active_handoff(session: Session, conversation_id: str) -> Handoff | N
     )
 
 
-def _escalate(handoff: Handoff, urgent: bool) -> Handoff:
+# What `open_or_escalate_handoff` did: the events staff are told of (`actions.notify`).
+HANDOFF_CREATED = "created"
+HANDOFF_ESCALATED = "escalated"
+
+
+def _escalate(handoff: Handoff, urgent: bool) -> tuple[Handoff, str | None]:
     if urgent and not handoff.urgent:
         handoff.urgent = True
-    return handoff
+        return handoff, HANDOFF_ESCALATED
+    return handoff, None
 
 
-def open_handoff(
+def open_handoff(session: Session, **fields: Any) -> Handoff:
+    """`open_or_escalate_handoff` (same arguments), the handoff only."""
+    return open_or_escalate_handoff(session, **fields)[0]
+
+
+def open_or_escalate_handoff(
     session: Session,
     *,
     conversation_id: str,
@@ -209,7 +243,7 @@ def open_handoff(
     reason: str,
     summary: str,
     urgent: bool = False,
-) -> Handoff:
+) -> tuple[Handoff, str | None]:
     """Hands the conversation to staff, once.
 
     If the conversation already has an open or claimed handoff, that one is
@@ -228,8 +262,9 @@ def open_handoff(
         urgent: True for a crisis.
 
     Returns:
-        The new handoff, or the conversation's existing open or claimed one
-        (call `latest_active_handoff` first to know which it will be).
+        `(handoff, change)`: the new handoff and `HANDOFF_CREATED`; or the
+        conversation's existing open or claimed one and `HANDOFF_ESCALATED`
+        (it was not urgent and now is) or None (unchanged).
 
     Raises:
         InvalidValueError: a value is missing, too long or not allowed; nothing
@@ -254,7 +289,7 @@ def open_handoff(
         if existing is None:
             raise
         return _escalate(existing, urgent)
-    return handoff
+    return handoff, HANDOFF_CREATED
 
 
 def list_open_handoffs(

@@ -34,7 +34,10 @@ Modules, in the order a takeover happens:
 - `hold`: the truth and the one answer (pure; the action server uses it too);
 - `rasa_api`: Rasa's HTTP API (events appended to a conversation, errors);
 - `service`: `HandoffService`, the staff side (reply, resume, pause);
-- `desk`: what the console's staff do with a handoff, under a lease per handoff.
+- `desk`: what the console's staff do with a handoff, under a lease per handoff;
+- `waiting`: the one message to a patient still waiting past
+  `HANDOFF_TARGET_MINUTES`, which also gives the conversation back to the bot
+  (the handoff stays on the queue), so they can leave their details instead.
 """
 
 from __future__ import annotations

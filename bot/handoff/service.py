@@ -139,7 +139,8 @@ class HandoffService:
         same person can simply try again). Then the conversation is paused (a
         no-op if it already is) and a `bot` event with the text and the metadata
         `{"staff_reply": true, "staff_name": staff_name}` is appended and sent on
-        the conversation's own channel (`reply_channel`).
+        the conversation's own channel (`reply_channel`). Once Rasa took the
+        first reply, the handoff's `first_reply_at` is set (never changed after).
 
         Args:
             handoff_id: `Handoff.id`.
@@ -183,7 +184,43 @@ class HandoffService:
             what=f"reply to handoff {handoff.id}",
         )
         logger.info("Staff reply sent for handoff %s", handoff.id)
+        self._first_reply(handoff.id)
         return handoff
+
+    def _first_reply(self, handoff_id: int) -> None:
+        """Sets `first_reply_at` once (the queue's time to first reply)."""
+        from sqlalchemy.exc import SQLAlchemyError
+
+        from bot.db.queries.handoffs import mark_first_reply
+
+        try:
+            with self.engine.begin() as connection:
+                mark_first_reply(connection, handoff_id)
+        except SQLAlchemyError as error:  # the reply is sent: only the time is lost
+            logger.warning(
+                "First reply time of handoff %s not stored (%s)",
+                handoff_id,
+                type(error).__name__,
+            )
+
+    def send_notice(self, handoff: Any, events: List[Dict[str, Any]]) -> None:
+        """Sends the clinic's own message (no staff member's) to a handoff's patient.
+
+        Args:
+            handoff: anything with the handoff's `id`, `conversation_id` and
+                `channel`.
+            events: Rasa events; their `bot` events go out on the conversation's
+                own channel (`reply_channel`), as staff replies do.
+
+        Raises:
+            ValueError, PermissionError, RasaUnavailable, RasaError: as `reply`.
+        """
+        self._send(
+            handoff.conversation_id,
+            events,
+            deliver=reply_channel(handoff.conversation_id, handoff.channel),
+            what=f"notice to handoff {handoff.id}",
+        )
 
     def resume(self, handoff_id: int) -> Handoff:
         """Gives the conversation back to the bot and closes the handoff.

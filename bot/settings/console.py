@@ -1,6 +1,6 @@
 """Settings of the console area: the staff console, read from the environment once.
 
-Built on `bot.settings` (database, Rasa's address and token, clinic time zone) plus
+Built on `bot.settings` (database, Rasa's address and token, clinic hours) plus
 the console's own variables:
 
 - `CONSOLE_PORT` (8080): port of the console (interface: `HOST`).
@@ -16,6 +16,9 @@ the console's own variables:
 - `CONSOLE_SESSION_HOURS` (12): a signed-in session ends after this long.
 - `CONSOLE_IDLE_MINUTES` (30): ... or after this long without a request (the
   handoff queue's own polling does not count).
+- `HANDOFF_TARGET_MINUTES` (15): a handoff without a staff reply after this long
+  is marked "over target" on the queue, and its patient is told once
+  (`bot.handoff.waiting`).
 
 Outside a local run session cookies are `Secure` (HTTPS only).
 """
@@ -61,6 +64,14 @@ class ConsoleSettings:
     retention_days: int = 365
     session_hours: int = 12
     idle_minutes: int = 30
+    handoff_target_minutes: int = 15
+    clinic_hours: str = "Mon-Fri 09:00-17:00"
+
+    def hours(self):
+        """The clinic hours (`CLINIC_HOURS`) as a `bot.clinic_hours.ClinicHours`."""
+        from bot.clinic_hours import ClinicHours
+
+        return ClinicHours.parse(self.clinic_hours, self.clinic_timezone)
 
     @property
     def is_local(self) -> bool:
@@ -133,6 +144,7 @@ def load(env: Optional[Mapping[str, str]] = None) -> ConsoleSettings:
         rasa_url=f"http://127.0.0.1:{base.rasa_port}",
         rasa_api_token=base.rasa_api_token,
         clinic_timezone=base.clinic_timezone,
+        clinic_hours=base.clinic_hours,
         admin_email=admin_email,
         admin_password=admin_password,
         admin_name=env.get("CONSOLE_ADMIN_NAME", "").strip() or None,
@@ -140,6 +152,7 @@ def load(env: Optional[Mapping[str, str]] = None) -> ConsoleSettings:
         retention_days=positive_int(env, "CONSOLE_RETENTION_DAYS", 365),
         session_hours=positive_int(env, "CONSOLE_SESSION_HOURS", 12),
         idle_minutes=positive_int(env, "CONSOLE_IDLE_MINUTES", 30),
+        handoff_target_minutes=positive_int(env, "HANDOFF_TARGET_MINUTES", 15),
     )
 
 

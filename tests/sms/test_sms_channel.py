@@ -631,3 +631,35 @@ def test_crisis_at_the_end_of_a_1500_character_sms_gets_988(sms):
     assert len(message) == 1500
     sms.text(phone, message)
     assert any("988" in body for body in _wait_for_988(sms, phone))
+
+
+def test_a_patient_waiting_by_sms_is_told_once_and_1_starts_the_intake_form(sms):
+    from datetime import timedelta
+
+    from bot.clinic_hours import ClinicHours
+    from bot.db.engine import session_scope
+    from bot.db.models import Handoff, utcnow
+    from bot.handoff.waiting import sweep
+    from tests.support.clinic_time import ALWAYS_OPEN, daytime_zone
+
+    phone = new_phone()
+    sms.text(phone, "I want to talk to a person")
+    count = len(sms.replies(phone, 2))  # the notice, then "I've asked ... staff"
+    handoff_id = sms.handoff_id(conversation(phone))
+    asked = utcnow() - timedelta(hours=3, minutes=5)  # as if asked 3 h 5 min ago
+    with session_scope(sms.engine) as db:
+        db.get(Handoff, handoff_id).created_at = asked
+    service = HandoffService(sms.servers.base_url, sms.servers.token, sms.engine)
+    hours = ClinicHours.parse(ALWAYS_OPEN, daytime_zone())
+    assert sweep(service, hours, timedelta(hours=3)) == [handoff_id]
+    assert sweep(service, hours, timedelta(hours=3)) == []
+    notice = sms.replies(phone, count + 1)[count]
+    assert "longer than usual" in notice and "1. Leave my details" in notice
+    sms.text(phone, "1")
+    sms.twilio.wait_for(
+        lambda sent: any(
+            "full name" in m.get("Body", "") for m in sent if m.get("To") == phone
+        ),
+        30,
+    )
+    assert sms.user_texts(phone)[-1] == "Yes, please contact me"

@@ -6,7 +6,9 @@ runs them one at a time per handoff and calls `bot.handoff.HandoffService`
 SMS), signed with the staff member's display name. Closing a handoff someone
 else claimed needs the form's "I am taking over" box. `/handoffs.json` feeds the
 page's own script, which refreshes the queue and the menu's counter every few
-seconds.
+seconds. Each handoff shows how long the patient has waited (until staff's first
+reply), the time to claim and to first reply, and "Over target" past
+`HANDOFF_TARGET_MINUTES` without a reply.
 """
 
 from __future__ import annotations
@@ -34,24 +36,52 @@ from bot.handoff import MAX_REPLY_LENGTH, RasaUnavailable
 from bot.handoff import desk as handoff_desk
 
 bp = Blueprint("handoffs")
+TIMING_KEYS = (
+    "waiting_seconds",
+    "to_claim_seconds",
+    "to_first_reply_seconds",
+    "over_target",
+    "waiting",
+    "to_claim",
+    "to_first_reply",
+    "waiting_notice",
+)
+
+
+async def _queue(request: Request) -> list:
+    ctx = request.app.ctx
+    return await off_loop(
+        service.queue, ctx.engine, ctx.settings.handoff_target_minutes
+    )
 
 
 @bp.get("/handoffs")
 async def queue(request: Request) -> HTTPResponse:
     """Open and claimed handoffs, urgent (crisis) first, then the oldest."""
-    items = await off_loop(service.queue, request.app.ctx.engine)
-    return render(request, "handoffs.html", items=items)
+    items = await _queue(request)
+    target = request.app.ctx.settings.handoff_target_minutes
+    times = await off_loop(service.medians, request.app.ctx.engine)
+    return render(
+        request, "handoffs.html", items=items, target_minutes=target, medians=times
+    )
 
 
 @bp.get("/handoffs.json")
 async def queue_json(request: Request) -> HTTPResponse:
-    """The queue for the page's script, with patient data masked."""
-    items = await off_loop(service.queue, request.app.ctx.engine)
+    """The queue for the page's script, with patient data masked.
+
+    The times are in seconds (`waiting_seconds` until staff's first reply, then
+    null; `to_claim_seconds`, `to_first_reply_seconds`: null until then) and as
+    text; `over_target` marks a handoff still without a reply past the target.
+    """
+    items = await _queue(request)
     when = request.app.ctx.templates.filters["when"]
     return response.json(
         {
             "open": sum(1 for h in items if h["status"] == "open"),
             "urgent": sum(1 for h in items if h["urgent"]),
+            "over_target": sum(1 for h in items if h["over_target"]),
+            "target_minutes": request.app.ctx.settings.handoff_target_minutes,
             "items": [
                 {
                     "id": h["id"],
@@ -64,6 +94,7 @@ async def queue_json(request: Request) -> HTTPResponse:
                     "summary": privacy.mask_text(h["summary"]),
                     "created_at": when(h["created_at"]),
                     "claimed_by": h["claimed_by"] or "",
+                    **{key: h[key] for key in TIMING_KEYS},
                 }
                 for h in items
             ],

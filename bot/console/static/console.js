@@ -25,11 +25,33 @@
     return "/conversations/view?id=" + encodeURIComponent(id);
   }
 
+  // The same lines as the page's template (handoffs.html): words, not colour alone.
+  function timing(td, item) {
+    var lines = [];
+    if (item.waiting) { lines.push("waiting " + item.waiting); }
+    if (item.to_claim) { lines.push("claimed after " + item.to_claim); }
+    if (item.to_first_reply) { lines.push("first reply after " + item.to_first_reply); }
+    if (item.waiting_notice) { lines.push("patient told of the wait"); }
+    lines.forEach(function (line, index) {
+      if (index) { td.appendChild(document.createElement("br")); }
+      td.appendChild(document.createTextNode(line));
+      if (index === 0 && item.over_target) {
+        var mark = document.createElement("strong");
+        mark.className = "over-target";
+        mark.textContent = "Over target";
+        td.appendChild(document.createTextNode(" "));
+        td.appendChild(mark);
+      }
+    });
+  }
+
   function row(item) {
     var tr = document.createElement("tr");
     tr.dataset.handoffId = item.id;
-    if (item.urgent) { tr.className = "urgent"; }
+    if (item.urgent) { tr.classList.add("urgent"); }
+    if (item.over_target) { tr.classList.add("over-target"); }
     cell(tr, item.created_at);
+    timing(cell(tr, null, "timing"), item);
     var link = document.createElement("a");
     link.href = conversationUrl(item.conversation_id);
     link.textContent = item.conversation;
@@ -74,7 +96,7 @@
     var rows = data.items.map(row);
     if (!rows.length) {
       var empty = document.createElement("tr");
-      cell(empty, "Nobody is waiting.").colSpan = 7;
+      cell(empty, "Nobody is waiting.").colSpan = 8;
       rows = [empty];
     }
     body.replaceChildren.apply(body, rows);

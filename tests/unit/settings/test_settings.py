@@ -124,6 +124,7 @@ def test_twilio_api_must_be_https_outside_local():
         ("CONSOLE_SESSION_HOURS", 12),
         ("CONSOLE_IDLE_MINUTES", 30),
         ("AUDIT_RETENTION_DAYS", 2190),
+        ("HANDOFF_TARGET_MINUTES", 15),
     ],
 )
 def test_whole_number_settings_share_one_rule(name, default):
@@ -135,6 +136,16 @@ def test_whole_number_settings_share_one_rule(name, default):
     for bad in ("0", "-3", "2.5", "ten", "1e3"):
         with pytest.raises(SettingsError, match=name):
             positive_int({name: bad}, name, default)
+
+
+def test_the_handoff_target_is_a_console_setting_refused_by_name():
+    from bot.settings import console
+
+    assert console.load({}).handoff_target_minutes == 15
+    assert console.load({"HANDOFF_TARGET_MINUTES": "5"}).handoff_target_minutes == 5
+    for bad in ("0", "-1", "quarter hour"):
+        with pytest.raises(SettingsError, match="HANDOFF_TARGET_MINUTES"):
+            console.load({"HANDOFF_TARGET_MINUTES": bad})
 
 
 PG = "postgresql://clinic@db.internal/clinic"
