@@ -669,3 +669,35 @@ def test_the_demo_page_links_to_the_article_and_the_accessibility_statement(
     axe_check(page)
     page.get_by_role("link", name="Back to the clinic's page").click()
     expect()(page).to_have_url(product.widget_url + "/")
+
+
+def test_a_not_helpful_reason_shows_in_the_console_figures_of_its_key(
+    browser, product, page
+):
+    """Issue 13's bar end to end: a patient's "Not helpful" with a reason in the
+    widget is in the console's Answers figures for that key, reason included."""
+    log = open_chat(page)
+    ask(page, "how quickly does ketamine start to work")
+    expect()(log).to_contain_text(answer_part("onset_speed", 0))
+    group = log.get_by_role("group", name="Was this answer helpful?").last
+    group.get_by_role("button", name="Not helpful", exact=True).click()
+    reason = f"Nothing on the number of sessions {secrets.token_hex(3)}"
+    log.get_by_label("What was missing or unclear? (optional)").fill(reason)
+    log.get_by_role("button", name="Send reason").click()
+    expect()(log.get_by_label("What was missing or unclear? (optional)")).to_be_hidden()
+
+    staff = browser.new_context()
+    try:
+        console = staff.new_page()
+        console.set_default_timeout(TIMEOUT_MS)
+        sign_in(console, product.console_url, next_path="/answers?period=all")
+        row = console.locator("#answer-list tr[data-key=onset_speed]")
+        expect()(row.locator(".not-helpful")).to_contain_text("with a reason")
+        row.get_by_role("link", name="onset_speed").click()
+        expect()(console.locator("#reason-list")).to_contain_text(reason)
+        link = console.locator("#reason-list tr", has_text=reason).locator("a")
+        expect()(link).to_have_attribute(
+            "href", re.compile(r"^/conversations/view\?id=")
+        )
+    finally:
+        staff.close()

@@ -11,13 +11,10 @@ and hand the conversation back to the bot.
 
 from __future__ import annotations
 
-import json
 import re
 import secrets
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import SimpleNamespace
-from typing import Any, Dict, List
+from typing import List
 
 import pytest
 import requests
@@ -27,6 +24,7 @@ from playwright.sync_api import expect
 from bot.db.engine import dispose_engines, get_engine
 from bot.db.migrate import upgrade
 from tests.support.console import ADMIN, sign_in
+from tests.support.hook import JsonRecorder
 from tests.support.paths import ROOT
 from tests.support.servers import run_servers
 
@@ -38,40 +36,18 @@ pytestmark = [pytest.mark.model, pytest.mark.server, pytest.mark.browser]
 TOKEN = "console-e2e-token-0123456789abcdef"
 
 
-class Outbox:
+class Outbox(JsonRecorder):
     """Where Rasa's callback channel delivers the bot's (and staff's) messages."""
 
     def __init__(self) -> None:
-        self.messages: List[Dict[str, Any]] = []
-        outbox = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802 - http.server's name
-                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-                outbox.messages.append(json.loads(body or b"null"))
-                self.send_response(200)
-                self.send_header("Content-Length", "2")
-                self.end_headers()
-                self.wfile.write(b"{}")
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/bot"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        super().__init__("/bot", reply=b"{}")
 
     def texts_for(self, recipient: str) -> List[str]:
         return [
             m.get("text", "")
-            for m in self.messages
+            for m in self.payloads
             if m.get("recipient_id") == recipient
         ]
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
 
 
 @pytest.fixture(scope="module")
@@ -154,7 +130,7 @@ def test_staff_find_review_and_answer_a_patient(stack, browser):
         expect(row).to_have_count(1)
         row.locator("button", has_text="Claim").click()
         page.wait_for_url(re.compile(r"/conversations/view"))
-        stack.outbox.messages.clear()
+        stack.outbox.clear()
         reply = "Hello, this is Dana from the clinic. How can I help?"
         page.fill("#reply-form textarea[name=text]", reply)
         page.click("#reply-form button[type=submit]")

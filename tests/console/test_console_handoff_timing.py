@@ -16,16 +16,15 @@ import time
 from datetime import timedelta
 
 import pytest
-import sqlalchemy as sa
 from playwright.sync_api import expect
 
 from bot.db.engine import get_engine, session_scope
 from bot.db.migrate import upgrade
 from bot.db.models import Handoff, utcnow
-from bot.db.repository import open_handoff
 from tests.support.clinic_time import ALWAYS_OPEN, daytime_zone
 from tests.support.console import ADMIN, http_sign_in, run_console, sign_in
 from tests.support.databases import module_database
+from tests.support.handoffs import handoff_opened_at, waiting_notices
 from tests.support.net import free_port
 from tests.support.paths import ROOT
 from tests.support.rasa_stub import RasaStub
@@ -52,29 +51,7 @@ def opened(engine, conversation_id, minutes_ago, **values) -> int:
     after = {k: start + timedelta(minutes=m) for k, m in values.items()}
     if "claimed_at" in after:
         after.update(status="claimed", claimed_by=ADMIN[0])
-    with session_scope(engine) as session:
-        handoff = open_handoff(
-            session,
-            conversation_id=conversation_id,
-            channel="rest",
-            reason="requested",
-            summary="my feet burn at night",
-        )
-        session.flush()
-        session.execute(
-            sa.update(Handoff)
-            .where(Handoff.id == handoff.id)
-            .values(created_at=start, **after)
-        )
-        return handoff.id
-
-
-def notices(rasa, conversation_id):
-    return [
-        e
-        for e in rasa.events_for(conversation_id)
-        if (e.get("metadata") or {}).get("waiting_notice")
-    ]
+    return handoff_opened_at(engine, conversation_id, start, **after)
 
 
 @pytest.fixture(scope="module")
@@ -99,12 +76,12 @@ def clinic(tmp_path_factory):
 def test_the_console_tells_the_patient_waiting_past_the_target_once(clinic):
     base, engine, ids, rasa = clinic
     deadline = time.monotonic() + 30  # the console sweeps as it starts
-    while not notices(rasa, OVER) and time.monotonic() < deadline:
+    while not waiting_notices(rasa, OVER) and time.monotonic() < deadline:
         time.sleep(0.2)
-    (notice,) = notices(rasa, OVER)
+    (notice,) = waiting_notices(rasa, OVER)
     assert "longer than usual" in notice["text"]
     assert notice["data"]["buttons"][0]["payload"] == "Yes, please contact me"
-    assert notices(rasa, ANSWERED) == [] and notices(rasa, FRESH) == []
+    assert waiting_notices(rasa, ANSWERED) == [] and waiting_notices(rasa, FRESH) == []
     with session_scope(engine) as session:
         assert session.get(Handoff, ids["over"]).waiting_notice_at is not None
     feed = http_sign_in(base).get(base + "/handoffs.json").json()
@@ -200,10 +177,10 @@ def test_two_consoles_starting_together_send_one_notice_each(tmp_path):
         with started(*consoles):
             deadline = time.monotonic() + 30
             while time.monotonic() < deadline:
-                if all(notices(rasa, c) for c in waiting):
+                if all(waiting_notices(rasa, c) for c in waiting):
                     break
                 time.sleep(0.2)
             time.sleep(2)  # a second notice would have come by now
         for conversation in waiting:
-            assert len(notices(rasa, conversation)) == 1, conversation
+            assert len(waiting_notices(rasa, conversation)) == 1, conversation
     rasa.close()

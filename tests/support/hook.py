@@ -1,4 +1,6 @@
-"""A stand-in for the clinic's `STAFF_NOTIFY_URL` on loopback: records every POST.
+"""Loopback HTTP servers that record what is POSTed to them (`JsonRecorder`).
+
+`StaffHook` stands in for the clinic's `STAFF_NOTIFY_URL`.
 
 Real HTTP in its own threads, so the action server (in the test process or in a
 subprocess) reaches it like the clinic's own endpoint. `status` is what it answers
@@ -14,34 +16,61 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Dict, List
 
 
-class StaffHook:
-    """The hook, recording; `url` for `STAFF_NOTIFY_URL`."""
+class JsonRecorder:
+    """A loopback HTTP server recording every JSON body POSTed to it, in order.
 
-    def __init__(self) -> None:
+    `status` is what it answers, `reply` its body, `delay` holds each answer back.
+    """
+
+    def __init__(self, path: str = "/", reply: bytes = b"") -> None:
         self.status = 200
         self.delay = 0.0
         self.received: List[Dict[str, Any]] = []  # {"raw": str, "json": payload}
         self._lock = threading.Lock()
-        hook = self
+        recorder = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:  # noqa: N802 - http.server's name
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
                 raw = body.decode("utf-8", "replace")
-                with hook._lock:
-                    hook.received.append({"raw": raw, "json": json.loads(raw)})
-                time.sleep(hook.delay)
-                self.send_response(hook.status)
-                self.send_header("Content-Length", "0")
+                with recorder._lock:
+                    recorder.received.append({"raw": raw, "json": json.loads(raw)})
+                time.sleep(recorder.delay)
+                self.send_response(recorder.status)
+                self.send_header("Content-Length", str(len(reply)))
                 self.end_headers()
+                self.wfile.write(reply)
 
             def log_message(self, *args: Any) -> None:
                 pass
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.server.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/staff-hook"
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}{path}"
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    @property
+    def payloads(self) -> List[Any]:
+        """Every JSON body received so far, in order."""
+        with self._lock:
+            return [r["json"] for r in self.received]
+
+    def clear(self) -> None:
+        """Forgets what was received."""
+        with self._lock:
+            self.received.clear()
+
+    def close(self) -> None:
+        """Stops the server."""
+        self.server.shutdown()
+        self.server.server_close()
+
+
+class StaffHook(JsonRecorder):
+    """The staff hook, recording; `url` for `STAFF_NOTIFY_URL`."""
+
+    def __init__(self) -> None:
+        super().__init__("/staff-hook")
 
     def for_handoff(self, handoff_id: int) -> List[Dict[str, Any]]:
         """The payloads received about one handoff, in order."""
@@ -73,7 +102,3 @@ class StaffHook:
                 for r in self.received
                 if r["json"].get("handoff_id") == handoff_id
             ]
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()

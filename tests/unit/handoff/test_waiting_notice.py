@@ -12,18 +12,18 @@ import threading
 from datetime import datetime, timedelta, timezone
 
 import pytest
-import sqlalchemy as sa
 
 from bot.clinic_hours import ClinicHours
 from bot.db.engine import get_engine, session_scope
 from bot.db.migrate import upgrade
 from bot.db.models import Handoff
-from bot.db.repository import close_handoff, open_handoff
+from bot.db.repository import close_handoff
 from bot.handoff import HandoffService
 from bot.handoff.desk import handoff_lease
 from bot.handoff.waiting import notice_events, same_opening, sweep
 from bot.texts import text
 from tests.support.databases import BACKENDS, fresh_database
+from tests.support.handoffs import handoff_opened_at, waiting_notices
 from tests.support.rasa_stub import RasaStub
 
 HOURS = ClinicHours.parse("Mon-Fri 09:00-17:00", "UTC")
@@ -52,33 +52,6 @@ def service(engine, rasa):
     return HandoffService(f"http://127.0.0.1:{rasa.port}", "t" * 24, engine)
 
 
-def waiting_since(engine, conversation_id, opened, **values) -> int:
-    """A handoff opened at `opened` (and any other column values)."""
-    with session_scope(engine) as session:
-        handoff = open_handoff(
-            session,
-            conversation_id=conversation_id,
-            channel="rest",
-            reason="requested",
-            summary="my feet burn",
-        )
-        session.flush()
-        session.execute(
-            sa.update(Handoff)
-            .where(Handoff.id == handoff.id)
-            .values(created_at=opened, **values)
-        )
-        return handoff.id
-
-
-def notices(rasa, conversation_id):
-    return [
-        e
-        for e in rasa.events_for(conversation_id)
-        if (e.get("metadata") or {}).get("waiting_notice")
-    ]
-
-
 def row(engine, handoff_id) -> Handoff:
     with session_scope(engine) as session:
         return session.get(Handoff, handoff_id)
@@ -99,8 +72,10 @@ def test_the_notice_offers_the_intake_form_and_gives_the_bot_back():
 def test_a_patient_waiting_past_the_target_is_told_once_even_by_racing_sweeps(
     engine, service, rasa
 ):
-    sms = waiting_since(engine, SMS_ID, WEDNESDAY_NOON - timedelta(minutes=20))
-    widget = waiting_since(engine, WIDGET_ID, WEDNESDAY_NOON - timedelta(minutes=16))
+    sms = handoff_opened_at(engine, SMS_ID, WEDNESDAY_NOON - timedelta(minutes=20))
+    widget = handoff_opened_at(
+        engine, WIDGET_ID, WEDNESDAY_NOON - timedelta(minutes=16)
+    )
     start = threading.Barrier(3)
     results = []
 
@@ -117,7 +92,7 @@ def test_a_patient_waiting_past_the_target_is_told_once_even_by_racing_sweeps(
     results.clear()
     assert sweep(service, HOURS, TARGET, now=WEDNESDAY_NOON) == []  # a later sweep
     for conversation, channel in ((SMS_ID, "twilio"), (WIDGET_ID, "socketio")):
-        (notice,) = notices(rasa, conversation)
+        (notice,) = waiting_notices(rasa, conversation)
         assert notice["text"] == text("handoff.waiting")
         (request,) = [r for r in rasa.requests if r["conversation"] == conversation]
         assert request["query"]["output_channel"] == [channel]  # its own channel
@@ -144,7 +119,7 @@ def test_no_notice_when_it_is_not_due(engine, service, rasa, case):
     elif case == "since_yesterday":  # Tuesday 16:50, now Wednesday 09:30
         opened = WEDNESDAY_NOON - timedelta(hours=19, minutes=10)
         now = WEDNESDAY_NOON - timedelta(hours=2, minutes=30)
-    handoff_id = waiting_since(engine, WIDGET_ID, opened, **values)
+    handoff_id = handoff_opened_at(engine, WIDGET_ID, opened, **values)
     if case == "closed":
         with session_scope(engine) as session:
             close_handoff(session, handoff_id)
@@ -153,7 +128,9 @@ def test_no_notice_when_it_is_not_due(engine, service, rasa, case):
 
 
 def test_the_notice_waits_for_a_staff_reply_under_way(engine, service, rasa):
-    handoff_id = waiting_since(engine, WIDGET_ID, WEDNESDAY_NOON - timedelta(hours=1))
+    handoff_id = handoff_opened_at(
+        engine, WIDGET_ID, WEDNESDAY_NOON - timedelta(hours=1)
+    )
     with handoff_lease(engine, handoff_id):  # a staff member is replying
         assert sweep(service, HOURS, TARGET, now=WEDNESDAY_NOON) == []
     assert sweep(service, HOURS, TARGET, now=WEDNESDAY_NOON) == [handoff_id]
@@ -161,7 +138,9 @@ def test_the_notice_waits_for_a_staff_reply_under_way(engine, service, rasa):
 
 def test_rasa_down_sends_nothing_twice(engine, rasa):
     down = HandoffService("http://127.0.0.1:9", "t" * 24, engine, timeout=1)
-    handoff_id = waiting_since(engine, WIDGET_ID, WEDNESDAY_NOON - timedelta(hours=1))
+    handoff_id = handoff_opened_at(
+        engine, WIDGET_ID, WEDNESDAY_NOON - timedelta(hours=1)
+    )
     assert sweep(down, HOURS, TARGET, now=WEDNESDAY_NOON) == []
     assert row(engine, handoff_id).waiting_notice_at is not None  # at most once
 
@@ -183,7 +162,7 @@ def test_a_refused_token_sends_it_later(engine, rasa):
     threading.Thread(target=refusing.serve_forever, daemon=True).start()
     try:
         url = f"http://127.0.0.1:{refusing.server_address[1]}"
-        handoff_id = waiting_since(
+        handoff_id = handoff_opened_at(
             engine, WIDGET_ID, WEDNESDAY_NOON - timedelta(hours=1)
         )
         wrong = HandoffService(url, "wrong-token-0123456789abcdef", engine)
@@ -194,7 +173,7 @@ def test_a_refused_token_sends_it_later(engine, rasa):
         refusing.server_close()
     right = HandoffService(f"http://127.0.0.1:{rasa.port}", "t" * 24, engine)
     assert sweep(right, HOURS, TARGET, now=WEDNESDAY_NOON) == [handoff_id]
-    assert len(notices(rasa, WIDGET_ID)) == 1
+    assert len(waiting_notices(rasa, WIDGET_ID)) == 1
 
 
 def test_same_opening():
@@ -208,7 +187,7 @@ def test_same_opening():
 
 
 def test_the_first_reply_is_timed_once(engine, service, rasa):
-    handoff_id = waiting_since(engine, WIDGET_ID, WEDNESDAY_NOON)
+    handoff_id = handoff_opened_at(engine, WIDGET_ID, WEDNESDAY_NOON)
     service.reply(handoff_id, "Hi, this is Dana from the clinic.", "dana@clinic")
     first = row(engine, handoff_id).first_reply_at
     assert first is not None
@@ -219,7 +198,7 @@ def test_the_first_reply_is_timed_once(engine, service, rasa):
 
 def test_a_failed_reply_is_not_a_first_reply(engine):
     down = HandoffService("http://127.0.0.1:9", "t" * 24, engine, timeout=1)
-    handoff_id = waiting_since(engine, WIDGET_ID, WEDNESDAY_NOON)
+    handoff_id = handoff_opened_at(engine, WIDGET_ID, WEDNESDAY_NOON)
     with pytest.raises(Exception, match="cannot connect"):
         down.reply(handoff_id, "Hello", "dana@clinic")
     assert row(engine, handoff_id).first_reply_at is None
