@@ -97,3 +97,13 @@ def test_only_the_settings_package_reads_the_environment():
         if (lines := environment_reads(ast.parse(path.read_text())))
     }
     assert readers == {}, "read settings through bot.settings"
+
+
+def test_no_two_test_modules_share_a_file_name():
+    """pytest imports test modules by file name (no packages): a second
+    `test_x.py` elsewhere stops the whole run at collection."""
+    seen: dict = {}
+    for path in python_files("tests"):
+        if path.name.startswith("test_"):
+            seen.setdefault(path.name, []).append(relative(path))
+    assert {name: where for name, where in seen.items() if len(where) > 1} == {}
