@@ -30,7 +30,18 @@ pytestmark = [pytest.mark.model, pytest.mark.server]
 
 HANDOFF_KEYS = {"event", "handoff_id", "channel", "reason", "urgent", "sent_at"}
 ABOUT_ME = "I'm Ana Lopez, call me on 617 555 0178, my feet burn every night"
-PATIENT_DATA = ("Ana", "Lopez", "617", "0178", "feet", "burn", "person")
+# Not the number's short pieces: "617" or "0178" can be digits of `sent_at`.
+PATIENT_DATA = (
+    "Ana",
+    "Lopez",
+    "617 555 0178",
+    "6175550178",
+    "555 0178",
+    "5550178",
+    "feet",
+    "burn",
+    "person",
+)
 
 
 def say(product, sender: str, message: str) -> str:
@@ -102,8 +113,10 @@ def test_a_crisis_while_waiting_is_posted_as_urgent(product, staff_hook):
     say(product, sender, "I want to talk to a person")
     handoff_id = settled(product, sender).id
     assert "988" in say(product, sender, "i don't want to be alive anymore")
-    created, urgent = staff_hook.wait_for(handoff_id, count=2)
-    assert (created["event"], created["urgent"]) == ("handoff.created", False)
+    # Two background posts: either may arrive first.
+    posts = {p["event"]: p for p in staff_hook.wait_for(handoff_id, count=2)}
+    created, urgent = posts["handoff.created"], posts["handoff.urgent"]
+    assert created["urgent"] is False
     assert (urgent["event"], urgent["reason"], urgent["urgent"]) == (
         "handoff.urgent",
         "crisis",
