@@ -2,10 +2,12 @@
 
 Two model files that differ only in their `model_id` stand in for two trainings.
 With `MODEL_SERVER_URL` set and no model active yet, the Rasa server starts on the
-local model; activating a model, another one, and rolling back each reach it at
-its next pull (`MODEL_PULL_SECONDS`) with no restart; patients get answers
-throughout. While a worker loads a new model (on its event loop, as Rasa does)
-it answers nothing for some seconds: requests wait, none is lost.
+local model; activating a model reaches it at its next pull
+(`MODEL_PULL_SECONDS`) with no restart; patients get answers before and after.
+(A rollback is one more activation row, a new `ETag` for the same pull:
+tests/console/test_console_models.py checks the console serves it.) While a
+worker loads a new model (on its event loop, as Rasa does) it answers nothing for
+some seconds: requests wait, none is lost.
 """
 
 from __future__ import annotations
@@ -109,12 +111,6 @@ def test_every_worker_runs_the_active_model(trained_model, tmp_path):
             wait_for_model(servers, second)
             assert answered(servers, "model-pull-2")
 
-            service.activate(engine, folder, local.name, "cli", None)
-            wait_for_model(servers, first)
-
-            service.rollback(engine, folder, "cli", None)
-            wait_for_model(servers, second)
-            assert answered(servers, "model-pull-3")
             log = (tmp_path / "rasa_server.log").read_text()
             assert env["MODEL_SERVER_TOKEN"] not in log
     finally:
