@@ -220,7 +220,8 @@ def main() -> None:
         for run in runs:
             summary = run["sets"][name].summary()
             row = [name, run["variant"], summary["messages"]]
-            print(" | ".join(str(v) for v in row + [summary[f] for f in FIGURES]))
+            cells = row + [summary[f] for f in FIGURES]
+            print(" | ".join("-" if v is None else str(v) for v in cells))
     print("\nvariant | train_seconds | load_seconds | parse_ms_p50 | parse_ms_p95")
     for run in runs:
         print(

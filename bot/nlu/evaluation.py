@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Dict, Iterable, List, Tuple
+from typing import Any, Dict, Iterable, List, Optional, Tuple
 
 import yaml
 
@@ -132,11 +132,15 @@ class Outcomes:
             self.ordinary_total += 1
             self.false_alarms += prediction == CRISIS
 
-    def summary(self) -> Dict[str, float]:
-        """The figures, as shares of the set (rounded for printing)."""
+    def summary(self) -> Dict[str, Optional[float]]:
+        """The figures, as shares of the set (rounded for printing).
 
-        def share(count: int, total: int) -> float:
-            return round(count / total, 4) if total else 0.0
+        A share of nothing is None, not 0: crisis recall on a set without a
+        crisis message, or false alarms on a set of crisis messages only.
+        """
+
+        def share(count: int, total: int) -> Optional[float]:
+            return round(count / total, 4) if total else None
 
         return {
             "messages": self.total,
