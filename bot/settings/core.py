@@ -207,22 +207,32 @@ def _api_token(env: Mapping[str, str], is_local: bool) -> str:
     return local_secret("rasa_api_token", 32)
 
 
-def _action_server_token(env: Mapping[str, str], is_local: bool) -> Optional[str]:
-    token = env.get("ACTION_SERVER_TOKEN", "").strip()
+def optional_secret(
+    env: Mapping[str, str], name: str, is_local: bool, local_file: str
+) -> Optional[str]:
+    """A shared secret from `name`: 24+ characters outside a local run.
+
+    Unset, a local run gets a random one kept in var/`local_file`, and any other
+    run None (the caller decides what that means: refuse, or make one per launch).
+    """
+    token = env.get(name, "").strip()
     if token:
         if not is_local and len(token) < MIN_SECRET_CHARS:
             raise SettingsError(
-                f"ACTION_SERVER_TOKEN must be at least {MIN_SECRET_CHARS} characters"
-            )
-        if any(c.isspace() or c == "$" for c in token):
-            raise SettingsError(
-                "ACTION_SERVER_TOKEN must not contain spaces or '$' "
-                "(it is substituted into endpoints.yml)"
+                f"{name} must be at least {MIN_SECRET_CHARS} characters"
             )
         return token
-    if not is_local:
-        return None
-    return local_secret("action_server_token", 32)
+    return local_secret(local_file, 32) if is_local else None
+
+
+def _action_server_token(env: Mapping[str, str], is_local: bool) -> Optional[str]:
+    token = optional_secret(env, "ACTION_SERVER_TOKEN", is_local, "action_server_token")
+    if token and any(c.isspace() or c == "$" for c in token):
+        raise SettingsError(
+            "ACTION_SERVER_TOKEN must not contain spaces or '$' "
+            "(it is substituted into endpoints.yml)"
+        )
+    return token
 
 
 def _twilio_api_base_url(env: Mapping[str, str], is_local: bool) -> None:

@@ -21,10 +21,9 @@ from pathlib import Path
 from typing import Mapping, Optional
 
 from bot.settings.core import (
-    MIN_SECRET_CHARS,
     MODELS_DIR,
     SettingsError,
-    local_secret,
+    optional_secret,
     positive_int,
 )
 
@@ -48,19 +47,6 @@ class ModelSettings:
         )
 
 
-def _token(env: Mapping[str, str], is_local: bool) -> Optional[str]:
-    token = env.get("MODEL_SERVER_TOKEN", "").strip()
-    if token:
-        if not is_local and len(token) < MIN_SECRET_CHARS:
-            raise SettingsError(
-                f"MODEL_SERVER_TOKEN must be at least {MIN_SECRET_CHARS} characters"
-            )
-        return token
-    if not is_local:
-        return None  # the console's model endpoint then answers no one
-    return local_secret("model_server_token", 32)
-
-
 def load(
     env: Optional[Mapping[str, str]] = None, is_local: bool = True
 ) -> ModelSettings:
@@ -75,7 +61,8 @@ def load(
     url = env.get("MODEL_SERVER_URL", "").strip() or None
     if url and not url.startswith(("http://", "https://")):
         raise SettingsError("MODEL_SERVER_URL must be an http(s) URL")
-    token = _token(env, is_local)
+    # Unset outside a local run: the console's model endpoint answers no one.
+    token = optional_secret(env, "MODEL_SERVER_TOKEN", is_local, "model_server_token")
     if url and token is None:
         raise SettingsError(
             "MODEL_SERVER_URL needs MODEL_SERVER_TOKEN outside a local run "

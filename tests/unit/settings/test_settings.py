@@ -179,3 +179,22 @@ def test_several_workers_reach_rasa_and_the_action_server():
 def test_the_settings_repr_shows_no_secret():
     settings = load_settings({"RASA_API_TOKEN": "a-secret-token-of-24-chars-or-more"})
     assert "a-secret-token" not in repr(settings)
+
+
+def test_model_endpoint_settings():
+    from bot.settings import models
+
+    local = models.load({})
+    assert local.server_url is None and local.token and len(local.token) >= 24
+    assert models.load({}).token == local.token  # kept in var/, one per checkout
+    url = {"MODEL_SERVER_URL": "http://10.0.0.11:8080/model/active"}
+    with pytest.raises(SettingsError, match="needs MODEL_SERVER_TOKEN"):
+        models.load(url, is_local=False)
+    with pytest.raises(SettingsError, match="MODEL_SERVER_TOKEN must be at least"):
+        models.load({**url, "MODEL_SERVER_TOKEN": "short"}, is_local=False)
+    strong = models.load({**url, "MODEL_SERVER_TOKEN": "m" * 32}, is_local=False)
+    assert strong.token == "m" * 32 and "m" * 32 not in repr(strong)
+    with pytest.raises(SettingsError, match="MODEL_SERVER_URL must be an http"):
+        models.load({"MODEL_SERVER_URL": "ftp://x"})
+    with pytest.raises(SettingsError, match="MODEL_PULL_SECONDS must be at least 5"):
+        models.load({"MODEL_PULL_SECONDS": "2"})
