@@ -47,6 +47,8 @@ REPORT_SETS = [
     "heldout",
     "real_questions",
     "real_questions_fresh",
+    "real_questions_fresh2",
+    "real_questions_fresh3",
     "off_domain",
     "crisis",
     "crisis_fresh",
