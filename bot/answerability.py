@@ -21,6 +21,8 @@ from bot.safety import SafetyMatch, normalize
 from bot.vocabulary import CLINIC_LOGISTICS, OUT_OF_SCOPE
 
 _THERAPY = r"(?:infusions?|sessions?|treatments?|visits?|appointments?|rounds?|doses?)"
+# "how long does the infusion take to work?" asks about onset, not a visit's length.
+_NOT_ONSET = r"(?!\s+(?:\w+\s+)?to\s+(?:work|kick|start|help|act|take\s+effect))"
 _LOGISTICS_PATTERNS = [
     # money
     r"\b(?:cost|costs|price|prices|pricing|priced|afford|affordable|expensive|cheap|"
@@ -39,10 +41,8 @@ _LOGISTICS_PATTERNS = [
     r"\b(?:booster|maintenance|top[- ]up)\s+(?:infusions?|sessions?|treatments?|"
     r"doses?)\b|"
     r"\bseries\s+of\s+(?:infusions?|treatments?|sessions?)\b",
-    rf"\bhow\s+long\s+(?:is|does|will|would)\s+(?:an?|each|one|the|every|my|your)\s+"
-    rf"(?:\w+\s+)?{_THERAPY}\s+(?:take|itself|usually\s+take)\b",
-    rf"\bhow\s+long\s+is\s+(?:an?|each|one|the|every|my|your)\s+(?:\w+\s+)?{_THERAPY}"
-    r"(?:\s+and\s+\w+)?\s*(?:[?.!]|$)",
+    rf"\bhow\s+long\s+(?:is|does|will|would)\s+(?:(?:an?|each|one|the|every|my|your)\s+)?"
+    rf"(?:\w+\s+)?{_THERAPY}\s+(?:take|itself|usually\s+take)\b{_NOT_ONSET}",
     # who the providers are
     r"\b(?:licensed|credentials?|board[- ]certified|qualifications?|qualified\s+to|"
     r"nurse\s+practitioners?)\b",
@@ -55,6 +55,23 @@ _LOGISTICS_PATTERNS = [
     r"consult\w*|session|infusion|visit)\b",
 ]
 _LOGISTICS_RE = [re.compile(p) for p in _LOGISTICS_PATTERNS]
+
+# Words that only mean the clinic's care when the message is about it at all ("can my
+# dog come with me?" is not): applied to messages the domain gate let through.
+_VISIT_PATTERNS = [
+    # more than one infusion, how long the course goes on, boosters
+    rf"\b(?:multiple|several|more\s+than\s+one|one\s+or\s+(?:multiple|more|several))\s+"
+    rf"(?:\w+\s+)?{_THERAPY}",
+    r"\bhow\s+long\s+(?:will|would|do|does)\s+(?:i|we|he|she|you|patients?|people)\s+"
+    r"(?:need|have)\s+to\s+(?:take|have|get|keep|continue)\b",
+    r"\b(?:ketamine|infusion|maintenance)\s+boosters?\b|\bboosters?\s+(?:infusions?|"
+    r"sessions?|treatments?|doses?|after)\b",
+    # a visit's practicalities: who drives you home, who comes along
+    r"\b(?:need\s+a\s+(?:driver|ride|chaperone)|someone\s+(?:need\s+)?(?:to\s+)?(?:drive|come\s+"
+    r"with|pick\s+(?:me|him|her)\s+up|take\s+me\s+home)|come\s+with\s+me|bring\s+"
+    r"(?:someone|a\s+friend|a\s+family\s+member|anyone))\b",
+]
+_VISIT_RE = [re.compile(p) for p in _VISIT_PATTERNS]
 
 # Topics next to the article's that it does not cover at all.
 _OUTSIDE_PATTERNS = [
@@ -88,14 +105,17 @@ def is_bare_clinic_question(text: str) -> bool:
     return _BARE_CLINIC_QUESTION.match(normalize(text).strip()) is not None
 
 
-def detect_clinic_fact(text: str) -> SafetyMatch | None:
+def detect_clinic_fact(text: str, in_domain: bool = True) -> SafetyMatch | None:
     """A match when the message asks for a fact about the clinic the article lacks.
 
     Also `out_of_scope` for the neighbouring topics the article does not cover
     (FDA status, success rates, what another condition is, depression or PTSD).
+    `in_domain` False (the domain gate's verdict) leaves out the visit patterns,
+    whose words are everyday ones.
     """
     norm = normalize(text)
-    for pattern in _LOGISTICS_RE:
+    patterns = _LOGISTICS_RE + (_VISIT_RE if in_domain else [])
+    for pattern in patterns:
         if pattern.search(norm):
             return SafetyMatch(CLINIC_LOGISTICS, pattern.pattern[:40])
     for pattern in _OUTSIDE_RE:

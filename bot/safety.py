@@ -190,6 +190,7 @@ _MED = (
     r"blood\s+thinners?|warfarin|xanax|benzos?|insulin|tramadol|morphine|"
     r"suboxone|methadone|adderall|cymbalta|duloxetine|alcohol)"
 )
+_WORK = r"(?:go(?:ing)?\s+(?:back\s+)?to\s+work|return(?:ing)?\s+to\s+work)"
 _MEDICAL_ADVICE_PATTERNS = [
     # one person's dose
     r"\b(?:my|me|i|mine|him|her|his)\b[^.?!]{0,40}\b(?:dose|dosage|doses|mg|milligrams?)\b",
@@ -227,6 +228,28 @@ _MEDICAL_ADVICE_PATTERNS = [
     r"(?:not|n'?t)\s+(?:get|have|take|receive|try)|am\s+i\s+a\s+(?:good\s+)?candidate)\b",
     r"\bafter\b[^.?!]{0,40}\b(?:can|could|should|may)\s+(?:i|he|she)\s+"
     r"(?:drive|go\s+(?:back\s+)?to\s+work|eat|drink|work)\b",
+    # before and after a session: driving, eating, fasting, alcohol, work
+    r"\b(?:after|before|following|day\s+of)\b[^.?!]{0,50}\b(?:drive|driving|eat|eating|"
+    rf"drink|drinking|fast|fasting|alcohol|{_WORK})\b",
+    r"\b(?:drive|driving|eat|eating|fast|fasting|alcohol|(?:can|could)\s+(?:i|you|one|we)\s+"
+    rf"work|{_WORK})\b[^.?!]{{0,40}}\b(?:after|before|following)\b",
+    r"\b(?:prepare|preparing|preparation)\s+(?:\w+\s+){0,2}for\s+(?:\w+\s+){0,3}"
+    r"(?:infusions?|sessions?|treatments?|procedure|appointment|ketamine)\b",
+    # one's other medicines alongside the therapy
+    r"\b(?:i|we|you|he|she)\s+(?:\w+\s+){0,2}(?:take|taking|have|use|avoid|stop|stopping|"
+    r"continue|keep\s+taking|hold|skip)\b"
+    r"[^.?!]{0,30}\b(?:other|any|my|current|regular|usual|certain)\s+(?:\w+\s+)?"
+    r"(?:meds|medications?|medicines?|drugs|prescriptions?|supplements?)\b",
+    r"\b(?:meds|medications?|medicines?|supplements?)\b[^.?!]{0,40}\b(?:avoid|together\s+"
+    r"with|with\s+ketamine|alongside|during\s+(?:ketamine|the|my|treatment|infusions?))\b",
+    # pregnancy, continued
+    r"\b(?:miscarriage|fetus|foetus|unborn|breast\s*milk|lactat\w*)\b",
+    # is it for me, will it help me, how would I know
+    r"\b(?:is|are)\s+(?:ketamine|it|this|these|infusions?|(?:ketamine\s+)?(?:therapy|"
+    r"treatment|infusions?))\s+(?:\w+\s+)?for\s+me\b",
+    r"\bhow\s+(?:do|would|can)\s+i\s+know\s+(?:if|whether)\b|\bdo\s+you\s+recommend\s+(?:ketamine|it|this|"
+    r"infusions?|the\s+(?:therapy|treatment))\b",
+    r"\b(?:ketamine|it|this|infusions?|treatment|therapy)\s+help\s+me\s*[?.!]*$",
 ]
 
 # "I have epilepsy / I'm on sertraline / my mom is 82..." together with "is it safe

@@ -20,6 +20,10 @@ from bot.nlu.components import SafetyRouter
         "are your doctors board certified",
         "where is the clinic located",
         "can i book an appointment for next week",
+        "how long does a ketamine infusion take",
+        "is one enough or are several infusions needed",
+        "do patients get boosters after the first round",
+        "does someone need to drive me home afterwards",
     ],
 )
 def test_clinic_facts_are_recognised(text):
@@ -35,6 +39,8 @@ def test_clinic_facts_are_recognised(text):
         "what are the side effects",
         "how is ketamine given",
         "how much ketamine is in one dose compared to anesthesia",
+        "how long does the infusion take to work",
+        "how long does a treatment take to kick in",
     ],
 )
 def test_questions_the_article_answers_are_left_alone(text):
@@ -101,3 +107,11 @@ def test_a_bare_price_question_is_logistics_even_if_called_off_topic():
         [message("how much does it cost to spay a cat", "out_of_scope")]
     )
     assert msg.get("intent")["name"] == "out_of_scope"
+
+
+@pytest.mark.parametrize(
+    "text", ["can my dog come with me on the plane", "do i need a covid booster shot"]
+)
+def test_visit_words_about_something_else_are_left_to_the_domain_gate(text):
+    """Everyday words ("come with me", "booster") mean a visit only in the domain."""
+    assert detect_clinic_fact(text, in_domain=False) is None

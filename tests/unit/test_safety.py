@@ -59,6 +59,16 @@ MEDICAL = [
     "I have high blood pressure, is it safe for me",
     "can i drive home after my infusion",
     "how much ketamine would i need for my weight",
+    "is it ok to eat a big breakfast before my infusion",
+    "when can i go back to work following a session",
+    "what should i do to prepare for my first treatment",
+    "could i keep taking my other prescriptions during the course",
+    "which medicines would i have to skip during ketamine treatment",
+    "could it raise the risk of a miscarriage",
+    "are ketamine infusions really for me",
+    "how would i know whether it suits my kind of pain",
+    "do you recommend ketamine for someone like my aunt",
+    "can this treatment help me",
 ]
 NOT_MEDICAL = [
     "how is ketamine given",
@@ -68,6 +78,10 @@ NOT_MEDICAL = [
     "what are the benefits",
     "how much water should i drink daily",
     "should i take vitamin d in winter",
+    "does it kick in fast or does it take weeks like other medications",
+    "what do you recommend for a first visit to the city",
+    "how long after the infusion does it start to work",
+    "can ketamine reduce my need for other pain medications",
 ]
 
 
