@@ -104,3 +104,23 @@ def test_spacy_entities_are_extracted(parse):
     found = {(e["entity"], e["value"].lower()) for e in result["entities"]}
     assert ("medication", "gabapentin") in found
     assert ("condition", "diabetic neuropathy") in found
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "so how do these ketamine infusions actually work",
+        "what exactly is an infusion of ketamine for",
+    ],
+)
+def test_a_message_naming_the_therapy_is_never_gated_off_domain(parse, text):
+    """The domain gate's anchor: naming the therapy keeps a message in the domain."""
+    routing = parse(text)["routing"]
+    assert routing["domain"].get("anchored") is True
+    assert routing.get("gate") != "off_domain", routing
+
+
+def test_a_curated_answer_carries_the_second_opinion_that_agreed(parse):
+    routing = parse("is ketamine therapy safe")["routing"]
+    assert routing["second_opinion"]["label"] == "faq/is_it_safe"
+    assert routing["decision"].startswith("answered faq/is_it_safe")
