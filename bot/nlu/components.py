@@ -27,7 +27,14 @@ from rasa.shared.nlu.training_data.training_data import TrainingData
 
 from bot import answerability, safety
 from bot.nlu import parse_result
-from bot.nlu.parse_result import DECISION, DOMAIN, GATE, OFF_DOMAIN, SAFETY_RULE
+from bot.nlu.parse_result import (
+    DECISION,
+    DOMAIN,
+    GATE,
+    OFF_DOMAIN,
+    SAFETY_RULE,
+    SECOND_OPINION,
+)
 from bot.vocabulary import CLINIC_LOGISTICS, FAQ, OUT_OF_SCOPE
 
 logger = logging.getLogger(__name__)
@@ -212,8 +219,8 @@ class SafetyRouter(_PredictOnly):
 
     @staticmethod
     def get_default_config() -> Dict[str, Any]:
-        """No options."""
-        return {}
+        """The crisis model's probability that turns an unclear message into crisis."""
+        return {"unclear_crisis_threshold": 0.7}
 
     def process(self, messages: List[Message]) -> List[Message]:
         """Routes crisis and personal-advice messages; records every decision."""
@@ -221,19 +228,40 @@ class SafetyRouter(_PredictOnly):
             text = message.get(SAFETY_TEXT_KEY) or message.get(TEXT)
             if text and not text.startswith("/"):  # "/greet": the widget's own
                 self._apply_rules(message, text)
+                self._unclear_crisis(message)
             routing = parse_result.routing(message)
             routing[DECISION] = describe_decision(message, routing)
             message.set(ROUTING_KEY, routing, add_to_output=True)
         return messages
 
+    def _unclear_crisis(self, message: Message) -> None:
+        """A message the bot would ask to clarify, that reads like a crisis, is one.
+
+        The CrisisDetector needs a confident crisis model (0.95) to override a
+        confident intent; a message nothing else understood ("Did you mean...?") needs
+        less: sending 988 guidance to an unclear message costs little, missing a
+        crisis costs much (threshold chosen on the dev and used sets).
+        """
+        intent = (message.get(INTENT) or {}).get(INTENT_NAME_KEY)
+        routing = parse_result.routing(message)
+        probability = routing.get("crisis_model")
+        if intent != DEFAULT_NLU_FALLBACK_INTENT_NAME or probability is None:
+            return
+        if probability >= self._config["unclear_crisis_threshold"]:
+            set_intent(message, safety.CRISIS, probability)
+            routing["crisis"] = "crisis model on an unclear message"
+            message.set(ROUTING_KEY, routing, add_to_output=True)
+            logger.info("Safety router flagged an unclear message as a crisis.")
+
     @staticmethod
     def _apply_rules(message: Message, text: str) -> None:
         current = (message.get(INTENT) or {}).get(INTENT_NAME_KEY)
         match = safety.route(text)
-        gated = parse_result.routing(message).get(GATE) == OFF_DOMAIN
+        gate = parse_result.routing(message).get(GATE)
+        gated = gate in (OFF_DOMAIN, SECOND_OPINION)  # an answer a gate turned down
         bare = answerability.is_bare_clinic_question(text)
         if match is None and (current in _ANSWERS_OR_CLARIFIES or gated or bare):
-            match = answerability.detect_clinic_fact(text)
+            match = answerability.detect_clinic_fact(text, in_domain=gate != OFF_DOMAIN)
         if match is None:
             return
         if current == safety.CRISIS and match.intent != safety.CRISIS:
@@ -269,8 +297,16 @@ def describe_decision(message: Message, routing: Dict[str, Any]) -> str:
     domain_note = f"; in-domain {domain:.2f}" if domain is not None else ""
     if routing.get(SAFETY_RULE):
         why = f"safety rule {routing[SAFETY_RULE]!r}"
+    elif name == safety.CRISIS and routing.get("crisis"):
+        why = f"{routing['crisis']} {confidence:.2f}"
     elif routing.get(GATE) == OFF_DOMAIN:
         why = f"domain gate (was {routing.get(parse_result.OVERRIDDEN_INTENT)})"
+    elif routing.get(GATE) == SECOND_OPINION:
+        opinion = routing.get(SECOND_OPINION) or {}
+        why = (
+            f"second opinion {opinion.get('label')} {opinion.get('confidence', 0):.2f} "
+            f"(the model said {routing.get(parse_result.OVERRIDDEN_INTENT)})"
+        )
     elif routing.get(GATE):
         why = f"answer gate: {routing[GATE]}"
     else:

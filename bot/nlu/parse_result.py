@@ -45,6 +45,7 @@ DOMAIN = "domain"  # the domain gate's evidence, with `in_domain`
 OVERRIDDEN_INTENT = "overridden_intent"  # the intent the domain gate replaced
 DECISION = "decision"  # one line on what the bot does and why
 OFF_DOMAIN = "off_domain"
+SECOND_OPINION = "second_opinion"  # the independent classifier's label (and a GATE)
 
 
 @dataclass(frozen=True)

@@ -122,3 +122,25 @@ def test_safety_router_reads_a_slash_crisis():
     (msg,) = InputGuard({}).process([message("/i want to kill myself", "faq", 0.9)])
     (msg,) = SafetyRouter({}).process([msg])
     assert msg.get("intent")["name"] == "crisis"
+
+
+def _unclear(crisis_probability):
+    msg = Message(data={"text": "fading, bye all"})
+    msg.set("intent", {"name": "nlu_fallback", "confidence": 0.3}, add_to_output=True)
+    msg.set(
+        "routing",
+        {"crisis_model": crisis_probability, "gate": "low_intent_confidence"},
+        add_to_output=True,
+    )
+    SafetyRouter(SafetyRouter.get_default_config()).process([msg])
+    return msg
+
+
+def test_an_unclear_message_that_reads_like_a_crisis_gets_crisis_guidance():
+    msg = _unclear(0.75)
+    assert msg.get("intent")["name"] == "crisis"
+    assert msg.get("routing")["decision"].startswith("crisis guidance: crisis model")
+
+
+def test_an_unclear_message_without_crisis_signs_is_still_clarified():
+    assert _unclear(0.2).get("intent")["name"] == "nlu_fallback"
