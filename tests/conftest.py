@@ -6,6 +6,7 @@ The helpers these fixtures use, and that test modules import, are in `tests/supp
 from __future__ import annotations
 
 import os
+import secrets
 from pathlib import Path
 from typing import Any, Dict
 
@@ -15,6 +16,7 @@ os.environ.setdefault("RASA_TELEMETRY_ENABLED", "false")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("SQLALCHEMY_SILENCE_UBER_WARNING", "1")
 
+from tests.support.console import ADMIN  # noqa: E402
 from tests.support.databases import (  # noqa: E402
     POSTGRES_URL,
     REDIS_URL,
@@ -24,6 +26,37 @@ from tests.support.databases import (  # noqa: E402
 from tests.support.model import Parser  # noqa: E402
 from tests.support.paths import ROOT  # noqa: E402
 from tests.support.trackers import make_tracker  # noqa: E402
+from tests.support.training import BackgroundTraining  # noqa: E402
+
+# The background training job of this session (see `pytest_collection_modifyitems`).
+_TRAINING: Dict[str, BackgroundTraining] = {}
+
+
+def _needs_model(item: pytest.Item) -> bool:
+    return "trained_model" in getattr(item, "fixturenames", ())
+
+
+def pytest_collection_modifyitems(session, config, items) -> None:
+    """Modules that need the trained model run last, and it trains meanwhile.
+
+    Whole modules move (a module with one test that needs the model goes with it),
+    so no module-scoped server starts twice; the order within each group stays.
+    """
+    needing = {item.path for item in items if _needs_model(item)}
+    if not needing:
+        return
+    items[:] = [i for i in items if i.path not in needing] + [
+        i for i in items if i.path in needing
+    ]
+    if not os.environ.get("TEST_MODEL_PATH"):
+        _TRAINING["job"] = BackgroundTraining(ROOT / "var" / "test-training.log")
+
+
+def pytest_sessionfinish(session, exitstatus) -> None:
+    """Stops a training job that nobody waited for."""
+    job = _TRAINING.pop("job", None)
+    if job is not None:
+        job.stop()
 
 
 @pytest.fixture(scope="session")
@@ -52,6 +85,9 @@ def tracker_factory():
 def trained_model() -> Path:
     """The real model, trained once and cached in var/models (Rasa's fingerprint).
 
+    Trained in a background process started after collection (see
+    `tests/support/training.py`), or here when no such job runs.
+
     `TEST_MODEL_PATH` points at an already trained model instead (for a developer
     iterating on code while the training data changes beside them).
     """
@@ -59,6 +95,8 @@ def trained_model() -> Path:
 
     if os.environ.get("TEST_MODEL_PATH"):
         return Path(os.environ["TEST_MODEL_PATH"])
+    if "job" in _TRAINING:  # started after collection, trained while tests ran
+        return _TRAINING["job"].model()
 
     from bot.nlu.spacy_pipeline import ensure_pipeline
 
@@ -92,8 +130,10 @@ def product(trained_model, tmp_path_factory, staff_hook):
     costs close to a minute on two cores, so they start once. Staff are always in
     (`CLINIC_HOURS`), so a handoff pauses the bot. Staff are notified at
     `staff_hook`. The console's own waiting notices are kept out of the way (a
-    day's target): a test sends them itself. Modules that need other settings
-    (production, SMS, a callback channel, a dead action server) start their own.
+    day's target): a test sends them itself. The console's first admin is
+    `tests.support.console.ADMIN` (the browser tests sign in). Modules that need
+    other settings (production, SMS, a callback channel, a dead action server)
+    start their own.
     """
     from bot.db.migrate import upgrade
     from tests.support.servers import run_servers
@@ -106,6 +146,10 @@ def product(trained_model, tmp_path_factory, staff_hook):
         "CLINIC_HOURS": "Mon-Sun 00:00-23:59",
         "STAFF_NOTIFY_URL": staff_hook.url,
         "HANDOFF_TARGET_MINUTES": "1440",
+        # The console's first admin, for the browser tests that sign in as staff.
+        "CONSOLE_SECRET_KEY": secrets.token_urlsafe(48),
+        "CONSOLE_ADMIN_EMAIL": ADMIN[0],
+        "CONSOLE_ADMIN_PASSWORD": ADMIN[1],
     }
     with run_servers(trained_model, tmp, extra_env=env) as servers:
         yield servers

@@ -18,7 +18,7 @@ import requests
 
 pytestmark = [pytest.mark.model, pytest.mark.server]
 
-MESSAGES = 2000
+MESSAGES = 1000
 PER_SENDER = 10  # well under CHAT_RATE_LIMIT per sender
 CONCURRENT = 4  # conversations in flight at once
 ANSWERED = {200}
@@ -74,7 +74,7 @@ def _send_all(url: str, sender: str, messages: list) -> list:
     return results
 
 
-def test_2000_fuzzed_messages_no_5xx_every_one_answered(product):
+def test_1000_fuzzed_messages_no_5xx_every_one_answered(product):
     rng = random.Random(20261201)
     url = product.base_url + "/webhooks/rest/webhook"
     senders: dict = {}

@@ -98,11 +98,11 @@ def test_talk_to_a_person_posts_handoff_created_with_ids_only(product, staff_hoo
     row = settled(product, sender)
     (payload,) = staff_hook.wait_for(row.id)
     assert payload["event"] == "handoff.created"
-    assert (payload["channel"], payload["reason"], payload["urgent"]) == (
-        "rest",
-        "requested",
-        False,
-    )
+    assert (payload["channel"], payload["urgent"]) == ("rest", False)
+    # The reason follows the bot's reply to ABOUT_ME (declined as one person's case,
+    # or not understood), which is the model's call; never a crisis.
+    assert payload["reason"] in ("requested", "medical_advice", "fallback")
+    assert payload["reason"] == row.reason
     assert_ids_only(staff_hook, row.id, sender)
     assert row.notified_at is not None and row.notify_error is None
 

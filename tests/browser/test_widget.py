@@ -1,10 +1,10 @@
 """The website chat widget in a real browser, against the real product.
 
 Headless Debian Chromium (Playwright) opens the demo page served by the widget
-server of `tests.support.servers.run_servers`, which talks to a real Rasa server
-(socket.io channel with session persistence) and action server. One set of
-servers for the module; each test uses a fresh browser context (its own
-localStorage: a new patient).
+server of the session's `product` (tests/conftest.py), which talks to a real Rasa
+server (socket.io channel with session persistence) and action server. Each test
+uses a fresh browser context (its own localStorage: a new patient); staff sign in
+to the same product's console.
 """
 
 from __future__ import annotations
@@ -15,9 +15,8 @@ import secrets
 import pytest
 import yaml
 
-from tests.support.console import ADMIN, sign_in
+from tests.support.console import sign_in
 from tests.support.paths import ROOT
-from tests.support.servers import run_servers
 
 pytestmark = [pytest.mark.model, pytest.mark.server, pytest.mark.browser]
 
@@ -31,18 +30,6 @@ TIMEOUT_MS = 30_000
 def answer_part(key: str, index: int = 0) -> str:
     """One paragraph of a curated answer (the widget shows one bubble each)."""
     return RESPONSES[f"utter_faq/{key}"][0]["text"].split("\n\n")[index]
-
-
-@pytest.fixture(scope="module")
-def product(trained_model, tmp_path_factory):
-    env = {
-        "CLINIC_HOURS": "Mon-Sun 00:00-23:59",  # staff are in: a handoff pauses the bot
-        "CONSOLE_SECRET_KEY": secrets.token_urlsafe(48),
-        "CONSOLE_ADMIN_EMAIL": ADMIN[0],
-        "CONSOLE_ADMIN_PASSWORD": ADMIN[1],
-    }
-    with run_servers(trained_model, tmp_path_factory.mktemp("widget"), env) as servers:
-        yield servers
 
 
 @pytest.fixture
