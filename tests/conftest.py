@@ -156,6 +156,46 @@ def product(trained_model, tmp_path_factory, staff_hook):
 
 
 @pytest.fixture(scope="session")
+def callback_product(trained_model, tmp_path_factory):
+    """The processes of `make run` with Rasa's `callback` channel as well.
+
+    For the modules that check delivery to a channel Rasa pushes to (the handoff
+    service, the console end to end): `servers`, `outbox` (a `CallbackOutbox`, where
+    the channel delivers), `url` (its own migrated SQLite file). Staff are always in;
+    the console's first admin is `tests.support.console.ADMIN`. Each test uses its
+    own conversation ids and reads the outbox by recipient.
+    """
+    from types import SimpleNamespace
+
+    from bot.db.engine import dispose_engines
+    from bot.db.migrate import upgrade
+    from tests.support.hook import CallbackOutbox
+    from tests.support.servers import run_servers
+
+    tmp = tmp_path_factory.mktemp("callback")
+    url = f"sqlite:///{tmp / 'clinic.db'}"
+    upgrade(url)
+    outbox = CallbackOutbox()
+    credentials = tmp / "credentials.yml"
+    credentials.write_text(
+        (ROOT / "credentials.yml").read_text() + f"\ncallback:\n  url: {outbox.url}\n"
+    )
+    env = {
+        "DATABASE_URL": url,
+        "CLINIC_HOURS": "Mon-Sun 00:00-23:59",  # staff are in: a handoff pauses the bot
+        "CONSOLE_SECRET_KEY": secrets.token_urlsafe(48),
+        "CONSOLE_ADMIN_EMAIL": ADMIN[0],
+        "CONSOLE_ADMIN_PASSWORD": ADMIN[1],
+    }
+    try:
+        with run_servers(trained_model, tmp, env, credentials=credentials) as servers:
+            yield SimpleNamespace(servers=servers, outbox=outbox, url=url)
+    finally:
+        outbox.close()
+        dispose_engines()
+
+
+@pytest.fixture(scope="session")
 def parse(trained_model):
     """`parse(text)` -> Rasa's parse result of the real model."""
     parser = Parser(trained_model)

@@ -36,7 +36,6 @@ from bot.handoff import (
 )
 from tests.support.net import free_port
 from tests.support.paths import ROOT
-from tests.support.servers import run_servers
 
 TOKEN = "handoff-token-0123456789abcdefghij"
 ANSWERS = yaml.safe_load((ROOT / "data" / "responses" / "faq.yml").read_text())[
@@ -120,32 +119,17 @@ def row(engine, handoff_id: int) -> Handoff:
 
 
 @pytest.fixture(scope="module")
-def stack(trained_model, tmp_path_factory):
-    """Rasa + action server on a migrated SQLite database, with REST and callback."""
-    tmp = tmp_path_factory.mktemp("handoff")
-    engine = migrated_engine(tmp / "clinic.db")
-    outbox = Stub()  # the callback channel posts the bot's messages here
-    credentials = tmp / "credentials.yml"
-    credentials.write_text(
-        (ROOT / "credentials.yml").read_text()
-        + f"\ncallback:\n  url: {outbox.url}/bot\n"
+def stack(callback_product):
+    """Rasa + action server (REST and callback channels), shared with the console's
+    end-to-end test (`callback_product` in tests/conftest.py)."""
+    engine = get_engine(callback_product.url)
+    servers = callback_product.servers
+    yield SimpleNamespace(
+        servers=servers,
+        engine=engine,
+        outbox=callback_product.outbox,
+        service=HandoffService(servers.base_url, servers.token, engine),
     )
-    env = {
-        "DATABASE_URL": str(engine.url),
-        "RASA_API_TOKEN": TOKEN,
-        "CLINIC_HOURS": "Mon-Sun 00:00-23:59",  # staff are in: action_handoff pauses
-    }
-    try:
-        with run_servers(trained_model, tmp, env, credentials=credentials) as servers:
-            yield SimpleNamespace(
-                servers=servers,
-                engine=engine,
-                outbox=outbox,
-                service=HandoffService(servers.base_url, servers.token, engine),
-            )
-    finally:
-        outbox.close()
-        engine.dispose()
 
 
 def say(stack, sender: str, text: str) -> List[str]:
@@ -244,24 +228,23 @@ def test_reply_reaches_the_patient_on_the_channel_of_their_handoff(stack):
         timeout=60,
     )
     assert response.status_code == 200, response.text
-    assert stack.outbox.requests, "the bot's answer went to the callback URL"
+    assert stack.outbox.for_recipient(patient), "the answer went to the callback URL"
     handoff_id = new_handoff(stack.engine, patient, channel="callback")
-    stack.outbox.requests.clear()
+    stack.outbox.clear()
 
     stack.service.reply(handoff_id, "Hello from the clinic, this is Sam.", "Sam")
 
-    sent = [r["json"] for r in stack.outbox.requests]
-    assert sent == [
+    assert stack.outbox.for_recipient(patient) == [
         {"recipient_id": patient, "text": "Hello from the clinic, this is Sam."}
     ]
     assert tracker(stack, patient)["paused"] is True  # the reply paused the bot
-    stack.outbox.requests.clear()
+    stack.outbox.clear()
     requests.post(
         stack.servers.base_url + "/webhooks/callback/webhook",
         json={"sender": patient, "message": "ok thanks"},
         timeout=60,
     )
-    assert stack.outbox.requests == []  # silent while staff hold it
+    assert stack.outbox.for_recipient(patient) == []  # silent while staff hold it
     stack.service.resume(handoff_id)
 
 

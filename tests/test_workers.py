@@ -63,11 +63,11 @@ def product(trained_model, tmp_path_factory, postgres_url, redis_url):
             yield servers
 
 
-def say(servers, sender: str, message: str) -> requests.Response:
+def say(servers, sender: str, message: str, timeout: float = 60) -> requests.Response:
     return requests.post(
         servers.base_url + "/webhooks/rest/webhook",
         json={"sender": sender, "message": message},
-        timeout=60,
+        timeout=timeout,
     )
 
 
@@ -188,7 +188,9 @@ def test_a_worker_killed_mid_load_loses_no_accepted_message(product):
         for number in range(8):
             message = f"what are the side effects ({number})"
             try:
-                answer = say(product, sender, message)
+                # A turn takes well under a second; one in flight on the killed
+                # worker would otherwise hang for the full minute.
+                answer = say(product, sender, message, timeout=20)
             except requests.RequestException:
                 continue  # in flight on the killed worker: not accepted
             if answer.status_code == 200 and answer.json():

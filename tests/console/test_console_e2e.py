@@ -12,7 +12,6 @@ and hand the conversation back to the bot.
 from __future__ import annotations
 
 import re
-import secrets
 from types import SimpleNamespace
 from typing import List
 
@@ -21,12 +20,9 @@ import requests
 import yaml
 from playwright.sync_api import expect
 
-from bot.db.engine import dispose_engines, get_engine
-from bot.db.migrate import upgrade
-from tests.support.console import ADMIN, sign_in
-from tests.support.hook import JsonRecorder
+from bot.db.engine import get_engine
+from tests.support.console import sign_in
 from tests.support.paths import ROOT
-from tests.support.servers import run_servers
 
 RESPONSES = yaml.safe_load((ROOT / "data" / "responses" / "faq.yml").read_text())[
     "responses"
@@ -36,48 +32,17 @@ pytestmark = [pytest.mark.model, pytest.mark.server, pytest.mark.browser]
 TOKEN = "console-e2e-token-0123456789abcdef"
 
 
-class Outbox(JsonRecorder):
-    """Where Rasa's callback channel delivers the bot's (and staff's) messages."""
-
-    def __init__(self) -> None:
-        super().__init__("/bot", reply=b"{}")
-
-    def texts_for(self, recipient: str) -> List[str]:
-        return [
-            m.get("text", "")
-            for m in self.payloads
-            if m.get("recipient_id") == recipient
-        ]
-
-
 @pytest.fixture(scope="module")
-def stack(trained_model, tmp_path_factory):
-    """Rasa + action server (REST and callback channels) and the console."""
-    tmp = tmp_path_factory.mktemp("console_e2e")
-    url = f"sqlite:///{tmp / 'rasa.db'}"
-    upgrade(url)
-    outbox = Outbox()
-    credentials = tmp / "credentials.yml"
-    credentials.write_text(
-        (ROOT / "credentials.yml").read_text() + f"\ncallback:\n  url: {outbox.url}\n"
+def stack(callback_product):
+    """Rasa + action server (REST and callback channels) and the console, shared
+    with the handoff service's tests (`callback_product` in tests/conftest.py)."""
+    servers = callback_product.servers
+    return SimpleNamespace(
+        servers=servers,
+        outbox=callback_product.outbox,
+        console_url=servers.console_url,
+        url=callback_product.url,
     )
-    env = {
-        "DATABASE_URL": url,
-        "RASA_API_TOKEN": TOKEN,
-        "CLINIC_HOURS": "Mon-Sun 00:00-23:59",  # staff are always in: the bot pauses
-        "CONSOLE_SECRET_KEY": secrets.token_urlsafe(48),
-        "CONSOLE_ADMIN_EMAIL": ADMIN[0],
-        "CONSOLE_ADMIN_PASSWORD": ADMIN[1],
-    }
-    try:
-        # The console is one of the processes of `make run`, started with the rest.
-        with run_servers(trained_model, tmp, env, credentials=credentials) as servers:
-            yield SimpleNamespace(
-                servers=servers, outbox=outbox, console_url=servers.console_url, url=url
-            )
-    finally:
-        outbox.close()
-        dispose_engines()
 
 
 def rest(stack, sender: str, text: str) -> List[str]:

@@ -1,6 +1,7 @@
 """Loopback HTTP servers that record what is POSTed to them (`JsonRecorder`).
 
-`StaffHook` stands in for the clinic's `STAFF_NOTIFY_URL`.
+`StaffHook` stands in for the clinic's `STAFF_NOTIFY_URL`, `CallbackOutbox` for the
+URL where Rasa's callback channel delivers the bot's (and staff's) messages.
 
 Real HTTP in its own threads, so the action server (in the test process or in a
 subprocess) reaches it like the clinic's own endpoint. `status` is what it answers
@@ -102,3 +103,18 @@ class StaffHook(JsonRecorder):
                 for r in self.received
                 if r["json"].get("handoff_id") == handoff_id
             ]
+
+
+class CallbackOutbox(JsonRecorder):
+    """Where Rasa's callback channel delivers the bot's (and staff's) messages."""
+
+    def __init__(self) -> None:
+        super().__init__("/bot", reply=b"{}")
+
+    def for_recipient(self, recipient: str) -> List[Dict[str, Any]]:
+        """The messages delivered to one conversation, in order."""
+        return [m for m in self.payloads if m.get("recipient_id") == recipient]
+
+    def texts_for(self, recipient: str) -> List[str]:
+        """The texts delivered to one conversation, in order."""
+        return [m.get("text", "") for m in self.for_recipient(recipient)]
