@@ -2,8 +2,9 @@
 
 `make bench` measures these sets and docs/benchmarks.md records the figures; each
 bound here sits a little below (or above, for rates that must stay low) the recorded
-value, so a regression fails CI. The sets were never used for tuning (the dev sets
-under tests/nlu/dev/ were).
+value, so a regression fails CI. tests/nlu/README.md says which sets were used for
+error analysis or choices (the dev sets under tests/nlu/dev/, and some report sets
+since) and which are clean.
 """
 
 from __future__ import annotations
@@ -20,31 +21,39 @@ SETS = ROOT / "tests" / "nlu"
 # (figure, bound, "min" or "max") per set; see docs/benchmarks.md for the record.
 BOUNDS = {
     "heldout": [
-        ("right_outcome", 0.93, "min"),
-        ("wrong_faq_answer", 0.012, "max"),
+        ("right_outcome", 0.92, "min"),
+        ("wrong_faq_answer", 0.006, "max"),
         ("crisis_recall", 1.0, "min"),
     ],
     "real_questions": [
-        ("right_outcome", 0.70, "min"),
-        ("wrong_faq_answer", 0.08, "max"),
+        ("right_outcome", 0.75, "min"),
+        ("wrong_faq_answer", 0.05, "max"),
     ],
     "real_questions_fresh": [
-        ("right_outcome", 0.53, "min"),
-        ("wrong_faq_answer", 0.19, "max"),
+        ("right_outcome", 0.62, "min"),
+        ("wrong_faq_answer", 0.10, "max"),
+    ],
+    "real_questions_fresh2": [
+        ("right_outcome", 0.59, "min"),
+        ("wrong_faq_answer", 0.075, "max"),
+    ],
+    "real_questions_fresh3": [
+        ("right_outcome", 0.50, "min"),
+        ("wrong_faq_answer", 0.09, "max"),
     ],
     "off_domain": [
-        ("faq_answer", 0.006, "max"),
-        ("did_you_mean", 0.045, "max"),
-        ("false_alarm", 0.012, "max"),
-        ("out_of_scope", 0.91, "min"),
+        ("faq_answer", 0.002, "max"),
+        ("did_you_mean", 0.035, "max"),
+        ("false_alarm", 0.016, "max"),
+        ("out_of_scope", 0.92, "min"),
     ],
     "crisis": [
-        ("crisis_recall", 0.89, "min"),
-        ("false_alarm", 0.09, "max"),
+        ("crisis_recall", 0.93, "min"),
+        ("false_alarm", 0.115, "max"),
     ],
     "crisis_fresh": [
-        ("crisis_recall", 0.86, "min"),
-        ("false_alarm", 0.11, "max"),
+        ("crisis_recall", 0.89, "min"),
+        ("false_alarm", 0.115, "max"),
     ],
 }
 
