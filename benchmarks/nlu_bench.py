@@ -40,6 +40,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 from benchmarks import history  # noqa: E402
 from benchmarks.stats import percentile  # noqa: E402
 from bot.nlu import evaluation  # noqa: E402
+from bot.nlu.second_opinion import fit_second_opinion  # noqa: E402
 from bot.nlu.spacy_pipeline import ensure_pipeline  # noqa: E402
 
 NLU_SETS = ROOT / "tests" / "nlu"
@@ -92,20 +93,12 @@ async def evaluate_model(model: Path, sets):
 
 
 def baseline(train_examples, sets) -> dict:
-    """TF-IDF (word and character n-grams) + logistic regression, no threshold."""
-    from sklearn.feature_extraction.text import TfidfVectorizer
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.pipeline import make_pipeline, make_union
+    """TF-IDF (word and character n-grams) + logistic regression, no threshold.
 
-    model = make_pipeline(
-        make_union(
-            TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True),
-            TfidfVectorizer(analyzer="char_wb", ngram_range=(2, 5), sublinear_tf=True),
-        ),
-        LogisticRegression(max_iter=2000, C=10),
-    )
-    texts, labels = zip(*train_examples, strict=True)
-    model.fit(texts, labels)
+    The same classifier the product asks for a second opinion
+    (`bot.nlu.second_opinion`), here alone: its label is the outcome.
+    """
+    model = fit_second_opinion(train_examples)
     return {
         name: evaluation.outcomes(cases, model.predict([c.text for c in cases]))
         for name, cases in sets.items()

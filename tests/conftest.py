@@ -49,7 +49,11 @@ def pytest_collection_modifyitems(session, config, items) -> None:
         i for i in items if i.path in needing
     ]
     if not os.environ.get("TEST_MODEL_PATH"):
-        _TRAINING["job"] = BackgroundTraining(ROOT / "var" / "test-training.log")
+        _TRAINING["job"] = _training_job()
+
+
+def _training_job() -> BackgroundTraining:
+    return BackgroundTraining(ROOT / "var" / "test-training.log")
 
 
 def pytest_sessionfinish(session, exitstatus) -> None:
@@ -86,29 +90,16 @@ def trained_model() -> Path:
     """The real model, trained once and cached in var/models (Rasa's fingerprint).
 
     Trained in a background process started after collection (see
-    `tests/support/training.py`), or here when no such job runs.
+    `tests/support/training.py`); started here if collection did not.
 
     `TEST_MODEL_PATH` points at an already trained model instead (for a developer
     iterating on code while the training data changes beside them).
     """
-    from rasa.api import train
-
     if os.environ.get("TEST_MODEL_PATH"):
         return Path(os.environ["TEST_MODEL_PATH"])
-    if "job" in _TRAINING:  # started after collection, trained while tests ran
-        return _TRAINING["job"].model()
-
-    from bot.nlu.spacy_pipeline import ensure_pipeline
-
-    ensure_pipeline()
-    result = train(
-        domain=str(ROOT / "domain.yml"),
-        config=str(ROOT / "config.yml"),
-        training_files=[str(ROOT / "data")],
-        output=str(ROOT / "var" / "models"),
-    )
-    assert result.code == 0 and result.model, "training failed"
-    return Path(result.model)
+    if "job" not in _TRAINING:
+        _TRAINING["job"] = _training_job()
+    return _TRAINING["job"].model()
 
 
 @pytest.fixture(scope="session")
@@ -119,6 +110,15 @@ def staff_hook():
     hook = StaffHook()
     yield hook
     hook.close()
+
+
+def _console_admin_env() -> Dict[str, str]:
+    """A product's console with `tests.support.console.ADMIN` as its first admin."""
+    return {
+        "CONSOLE_SECRET_KEY": secrets.token_urlsafe(48),
+        "CONSOLE_ADMIN_EMAIL": ADMIN[0],
+        "CONSOLE_ADMIN_PASSWORD": ADMIN[1],
+    }
 
 
 @pytest.fixture(scope="session")
@@ -146,10 +146,7 @@ def product(trained_model, tmp_path_factory, staff_hook):
         "CLINIC_HOURS": "Mon-Sun 00:00-23:59",
         "STAFF_NOTIFY_URL": staff_hook.url,
         "HANDOFF_TARGET_MINUTES": "1440",
-        # The console's first admin, for the browser tests that sign in as staff.
-        "CONSOLE_SECRET_KEY": secrets.token_urlsafe(48),
-        "CONSOLE_ADMIN_EMAIL": ADMIN[0],
-        "CONSOLE_ADMIN_PASSWORD": ADMIN[1],
+        **_console_admin_env(),  # the browser tests sign in as staff
     }
     with run_servers(trained_model, tmp, extra_env=env) as servers:
         yield servers
@@ -183,9 +180,7 @@ def callback_product(trained_model, tmp_path_factory):
     env = {
         "DATABASE_URL": url,
         "CLINIC_HOURS": "Mon-Sun 00:00-23:59",  # staff are in: a handoff pauses the bot
-        "CONSOLE_SECRET_KEY": secrets.token_urlsafe(48),
-        "CONSOLE_ADMIN_EMAIL": ADMIN[0],
-        "CONSOLE_ADMIN_PASSWORD": ADMIN[1],
+        **_console_admin_env(),
     }
     try:
         with run_servers(trained_model, tmp, env, credentials=credentials) as servers:

@@ -95,11 +95,11 @@ class DomainGate(LearnedComponent):
             if not text or text.startswith("/"):
                 continue  # a button payload says what it means
             evidence = self._model.explain(text)
-            routing = {**parse_result.routing(message), parse_result.DOMAIN: evidence}
-            intent = (message.get(INTENT) or {}).get(INTENT_NAME_KEY)
             anchored = DOMAIN_ANCHOR.search(text) is not None
             if anchored:
-                routing[parse_result.DOMAIN] = {**evidence, "anchored": True}
+                evidence = {**evidence, "anchored": True}
+            routing = {**parse_result.routing(message), parse_result.DOMAIN: evidence}
+            intent = (message.get(INTENT) or {}).get(INTENT_NAME_KEY)
             if (
                 evidence["in_domain"] < self._config["threshold"]
                 and intent not in UNGATED_INTENTS

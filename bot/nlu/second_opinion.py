@@ -20,7 +20,6 @@ for error analysis (tests/nlu/README.md).
 
 from __future__ import annotations
 
-import logging
 from typing import Any, Dict, List, Sequence, Tuple
 
 from rasa.engine.recipes.default_recipe import DefaultV1Recipe
@@ -34,8 +33,6 @@ from bot.nlu import parse_result
 from bot.nlu.components import set_intent
 from bot.nlu.learned import LearnedComponent
 from bot.vocabulary import CLINIC_LOGISTICS, FAQ, OUT_OF_SCOPE, PERSONAL_MEDICAL_ADVICE
-
-logger = logging.getLogger(__name__)
 
 # The declines a disagreeing second opinion may choose instead of "Did you mean...?".
 DECLINES = (CLINIC_LOGISTICS, PERSONAL_MEDICAL_ADVICE, OUT_OF_SCOPE)
